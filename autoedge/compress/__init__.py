@@ -1,0 +1,1 @@
+"""Compression operators (pure functions on real torch modules) and the model builder."""

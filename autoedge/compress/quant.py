@@ -1,0 +1,401 @@
+"""Per-layer fake quantization for quantization-aware training (QAT).
+
+Weights are quantized per output channel and symmetrically; layer inputs (activations) per
+tensor and asymmetrically with an EMA min/max observer. Both use the straight-through estimator
+so gradients reach the float weights. Bit-widths 2..8 are fake-quantized; 16 and 32 mean
+"stored as fp16 / fp32" and are only recorded in the `QuantPlan`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+import torch
+import torch.nn.functional as F
+from timm.layers import Conv2dSame, pad_same
+from timm.layers import Linear as TimmLinear
+from timm.layers.conv2d_same import Conv2dSameExport
+from torch import Tensor, nn
+
+from autoedge.compress.layer_map import setting_for
+from autoedge.errors import CompressionError
+
+QUANT_BITS: frozenset[int] = frozenset(range(2, 9))
+FLOAT_BITS: frozenset[int] = frozenset({16, 32})
+VALID_BITS: frozenset[int] = QUANT_BITS | FLOAT_BITS
+
+# Subclasses whose forward is equivalent to the base forward (timm's Linear) or whose "same"
+# padding QuantConv2d reproduces. Any other subclass overriding forward is refused when it is
+# to be quantized, since replacing it would silently drop its behaviour.
+_SAME_PAD_CONVS: tuple[type[nn.Conv2d], ...] = (Conv2dSame, Conv2dSameExport)
+_EQUIVALENT_LINEARS: tuple[type[nn.Linear], ...] = (TimmLinear,)
+
+
+def _check_bits(bits: object, what: str) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in VALID_BITS:
+        raise CompressionError(
+            f"{what} is {bits!r}; use an int in 2..8 to quantize, or 16 / 32 to keep the layer "
+            "float (stored as fp16 / fp32)"
+        )
+    return bits
+
+
+def _check_pair(pair: object, what: str) -> tuple[int, int]:
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise CompressionError(
+            f"{what} is {pair!r}; give a (weight_bits, act_bits) pair such as (8, 8)"
+        )
+    return _check_bits(pair[0], f"{what} weight bits"), _check_bits(pair[1], f"{what} act bits")
+
+
+@dataclass(frozen=True)
+class LayerBits:
+    """Bit-widths and sizes of one Conv2d / Linear layer in a `QuantPlan`."""
+
+    name: str
+    kind: str
+    weight_bits: int
+    act_bits: int
+    weight_numel: int
+    out_channels: int
+    bias_numel: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("conv", "linear"):
+            raise CompressionError(f"layer {self.name!r} has kind {self.kind!r}; use conv/linear")
+        _check_bits(self.weight_bits, f"layer {self.name!r} weight bits")
+        _check_bits(self.act_bits, f"layer {self.name!r} act bits")
+
+    def weight_bytes(self) -> int:
+        """Stored bytes: bit-packed weights (rounded up to whole bytes), fp32 per-channel
+        scales when quantized, fp32 bias."""
+        scales = self.out_channels * 4 if self.weight_bits in QUANT_BITS else 0
+        packed = -(-self.weight_numel * self.weight_bits // 8)
+        return packed + scales + self.bias_numel * 4
+
+
+@dataclass(frozen=True)
+class QuantPlan:
+    """The bit-widths given to every Conv2d / Linear layer of a model, in module order."""
+
+    layers: tuple[LayerBits, ...]
+
+    def weight_bytes(self) -> int:
+        """Total stored parameter bytes of all recorded layers (see `LayerBits.weight_bytes`)."""
+        return sum(layer.weight_bytes() for layer in self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; `QuantPlan.from_json` reverses it."""
+        return {"layers": [asdict(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild a plan written by `to_json`."""
+        try:
+            return cls(layers=tuple(LayerBits(**dict(layer)) for layer in data["layers"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CompressionError(
+                f"malformed quantization plan ({exc}); expected {{'layers': [{{name, kind, "
+                "weight_bits, act_bits, weight_numel, out_channels, bias_numel}}, ...]}}"
+            ) from exc
+
+
+def fake_quantize_weight(w: Tensor, bits: int) -> Tensor:
+    """Per-output-channel symmetric fake quantization of `w` with a straight-through gradient."""
+    if _check_bits(bits, "weight bits") not in QUANT_BITS:
+        raise CompressionError(f"weight bits {bits} are float; fake quantization needs 2..8")
+    qmax = 2 ** (bits - 1) - 1
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    amax = w.detach().abs().reshape(w.shape[0], -1).amax(dim=1).reshape(shape)
+    scale = amax / qmax
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = torch.clamp(torch.round(w.detach() / scale), -qmax, qmax) * scale
+    return w + (q - w).detach()
+
+
+class ActivationQuantizer(nn.Module):
+    """Per-tensor asymmetric fake quantizer with an EMA min/max observer.
+
+    In training mode each batch updates ``min_val`` / ``max_val`` (the first batch sets them,
+    later ones blend in with ``momentum``); in eval mode they are frozen. Until something has
+    been observed, eval passes the input through unchanged.
+    """
+
+    min_val: Tensor
+    max_val: Tensor
+
+    def __init__(self, bits: int, momentum: float = 0.1) -> None:
+        super().__init__()
+        if _check_bits(bits, "activation bits") not in QUANT_BITS:
+            raise CompressionError(f"activation bits {bits} are float; a quantizer needs 2..8")
+        if not 0.0 < momentum <= 1.0:
+            raise CompressionError(f"observer momentum is {momentum}; use a value in (0, 1]")
+        self.bits = bits
+        self.momentum = momentum
+        self.register_buffer("min_val", torch.tensor(float("inf")))
+        self.register_buffer("max_val", torch.tensor(float("-inf")))
+
+    @property
+    def observed(self) -> bool:
+        """Whether the observer has seen at least one training batch."""
+        return bool(torch.isfinite(self.min_val))
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, momentum={self.momentum}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            with torch.no_grad():
+                lo = x.detach().min().to(self.min_val.dtype)
+                hi = x.detach().max().to(self.max_val.dtype)
+                if self.observed:
+                    lo = torch.lerp(self.min_val, lo, self.momentum)
+                    hi = torch.lerp(self.max_val, hi, self.momentum)
+                self.min_val.copy_(lo)
+                self.max_val.copy_(hi)
+        elif not self.observed:
+            return x
+        qmax = 2**self.bits - 1
+        lo = torch.clamp(self.min_val, max=0.0)
+        hi = torch.clamp(self.max_val, min=0.0)
+        scale = (hi - lo) / qmax
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale)).to(x.dtype)
+        zero_point = torch.clamp(torch.round(-lo.to(x.dtype) / scale), 0, qmax)
+        q = torch.clamp(torch.round(x.detach() / scale) + zero_point, 0, qmax)
+        return x + ((q - zero_point) * scale - x).detach()
+
+
+def _act_quant(act_bits: int) -> nn.Module:
+    return ActivationQuantizer(act_bits) if act_bits in QUANT_BITS else nn.Identity()
+
+
+class QuantConv2d(nn.Conv2d):
+    """Conv2d that fake-quantizes its input (``act_quant``) and, at 2..8 bits, its weight."""
+
+    def __init__(
+        self, *args: Any, weight_bits: int, act_bits: int, same_pad: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.weight_bits = _check_bits(weight_bits, "weight bits")
+        self.act_bits = _check_bits(act_bits, "activation bits")
+        self.same_pad = same_pad
+        self.act_quant = _act_quant(act_bits)
+
+    @classmethod
+    def from_float(cls, module: nn.Conv2d, weight_bits: int, act_bits: int) -> QuantConv2d:
+        """Wrap `module`'s own weight/bias Parameters (not copies) in a quantized conv."""
+        same_pad = isinstance(module, _SAME_PAD_CONVS)
+        if not same_pad and type(module).forward is not nn.Conv2d.forward:
+            raise CompressionError(
+                f"{type(module).__name__} overrides Conv2d.forward, so fake quantization would "
+                "drop its behaviour; give this layer float bits (16 or 32)"
+            )
+        quant = cls(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=module.groups,
+            bias=module.bias is not None,
+            padding_mode=module.padding_mode,
+            device="meta",
+            weight_bits=weight_bits,
+            act_bits=act_bits,
+            same_pad=same_pad,
+        )
+        quant.weight = module.weight
+        quant.bias = module.bias
+        quant.act_quant.to(module.weight.device)
+        return quant.train(module.training)
+
+    def to_float(self) -> nn.Conv2d:
+        """A plain conv (timm Conv2dSame for "same" padding) holding the fake-quantized weight."""
+        shape = (self.in_channels, self.out_channels, self.kernel_size)
+        common: dict[str, Any] = {
+            "stride": self.stride,
+            "dilation": self.dilation,
+            "groups": self.groups,
+            "bias": self.bias is not None,
+            "device": "meta",
+        }
+        conv: nn.Conv2d
+        if self.same_pad:
+            conv = Conv2dSame(*shape, **common)
+        else:
+            conv = nn.Conv2d(*shape, padding=self.padding, padding_mode=self.padding_mode, **common)
+        conv.weight = nn.Parameter(self.quantized_weight().detach().clone())
+        if self.bias is not None:
+            conv.bias = nn.Parameter(self.bias.detach().clone())
+        return conv.train(self.training)
+
+    def quantized_weight(self) -> Tensor:
+        """The weight as used in forward: fake-quantized at 2..8 bits, else unchanged."""
+        if self.weight_bits in QUANT_BITS:
+            return fake_quantize_weight(self.weight, self.weight_bits)
+        return self.weight
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, weight_bits={self.weight_bits}, act_bits={self.act_bits}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.act_quant(x)
+        if self.same_pad:
+            x = pad_same(x, self.weight.shape[-2:], self.stride, self.dilation)
+        return self._conv_forward(x, self.quantized_weight(), self.bias)
+
+
+class QuantLinear(nn.Linear):
+    """Linear that fake-quantizes its input (``act_quant``) and, at 2..8 bits, its weight."""
+
+    def __init__(self, *args: Any, weight_bits: int, act_bits: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.weight_bits = _check_bits(weight_bits, "weight bits")
+        self.act_bits = _check_bits(act_bits, "activation bits")
+        self.act_quant = _act_quant(act_bits)
+
+    @classmethod
+    def from_float(cls, module: nn.Linear, weight_bits: int, act_bits: int) -> QuantLinear:
+        """Wrap `module`'s own weight/bias Parameters (not copies) in a quantized linear."""
+        if (
+            not isinstance(module, _EQUIVALENT_LINEARS)
+            and type(module).forward is not nn.Linear.forward
+        ):
+            raise CompressionError(
+                f"{type(module).__name__} overrides Linear.forward, so fake quantization would "
+                "drop its behaviour; give this layer float bits (16 or 32)"
+            )
+        quant = cls(
+            module.in_features,
+            module.out_features,
+            bias=module.bias is not None,
+            device="meta",
+            weight_bits=weight_bits,
+            act_bits=act_bits,
+        )
+        quant.weight = module.weight
+        quant.bias = module.bias
+        quant.act_quant.to(module.weight.device)
+        return quant.train(module.training)
+
+    def to_float(self) -> nn.Linear:
+        """A plain nn.Linear holding the fake-quantized weight."""
+        linear = nn.Linear(
+            self.in_features, self.out_features, bias=self.bias is not None, device="meta"
+        )
+        linear.weight = nn.Parameter(self.quantized_weight().detach().clone())
+        if self.bias is not None:
+            linear.bias = nn.Parameter(self.bias.detach().clone())
+        return linear.train(self.training)
+
+    def quantized_weight(self) -> Tensor:
+        """The weight as used in forward: fake-quantized at 2..8 bits, else unchanged."""
+        if self.weight_bits in QUANT_BITS:
+            return fake_quantize_weight(self.weight, self.weight_bits)
+        return self.weight
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, weight_bits={self.weight_bits}, act_bits={self.act_bits}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(self.act_quant(x), self.quantized_weight(), self.bias)
+
+
+_QUANT_TYPES = (QuantConv2d, QuantLinear)
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name), child, module)
+
+
+def apply_fake_quant(
+    model: nn.Module,
+    bits: Mapping[str, tuple[int, int]],
+    *,
+    default: tuple[int, int] = (32, 32),
+) -> tuple[nn.Module, QuantPlan]:
+    """Return a QAT copy of `model` and the plan of every Conv2d / Linear layer's bits.
+
+    `bits` maps module-name prefixes (longest match wins, ``""`` for all) to
+    ``(weight_bits, act_bits)``; layers matching no prefix get `default`. Layers left at
+    float bits on both sides stay plain modules; layers that are already quantized keep
+    their own bits. The input model is not modified.
+    """
+    if not isinstance(bits, Mapping):
+        raise CompressionError(f"bits must map module-name prefixes to pairs, got {bits!r}")
+    settings = {str(k): _check_pair(v, f"bits[{k!r}]") for k, v in bits.items()}
+    fallback = _check_pair(default, "default bits")
+
+    new = copy.deepcopy(model)
+    layers: list[LayerBits] = []
+    seen: set[int] = set()
+    replaced: dict[int, nn.Module] = {}
+    for name, module in list(new.named_modules(remove_duplicate=False)):
+        if id(module) in seen:  # a layer reachable under a second name: reuse the first result
+            if id(module) in replaced:
+                _set_submodule(new, name, replaced[id(module)])
+            continue
+        if not isinstance(module, nn.Conv2d | nn.Linear):
+            continue
+        seen.add(id(module))
+        if isinstance(module, _QUANT_TYPES):
+            w_bits, a_bits = module.weight_bits, module.act_bits
+        else:
+            w_bits, a_bits = setting_for(name, settings, fallback)
+        layers.append(
+            LayerBits(
+                name=name,
+                kind="conv" if isinstance(module, nn.Conv2d) else "linear",
+                weight_bits=w_bits,
+                act_bits=a_bits,
+                weight_numel=module.weight.numel(),
+                out_channels=module.weight.shape[0],
+                bias_numel=0 if module.bias is None else module.bias.numel(),
+            )
+        )
+        if isinstance(module, _QUANT_TYPES) or (w_bits in FLOAT_BITS and a_bits in FLOAT_BITS):
+            continue
+        if name and isinstance(new.get_submodule(name.rpartition(".")[0]), nn.MultiheadAttention):
+            raise CompressionError(
+                f"{name!r} is used by nn.MultiheadAttention without calling its forward, so it "
+                "cannot be fake-quantized; give it float bits (16 or 32)"
+            )
+        try:
+            quant: nn.Module
+            if isinstance(module, nn.Conv2d):
+                quant = QuantConv2d.from_float(module, w_bits, a_bits)
+            else:
+                quant = QuantLinear.from_float(module, w_bits, a_bits)
+        except CompressionError as exc:
+            raise CompressionError(f"layer {name!r}: {exc}") from exc
+        replaced[id(module)] = quant
+        if name == "":
+            return quant, QuantPlan(layers=tuple(layers))
+        _set_submodule(new, name, quant)
+    return new, QuantPlan(layers=tuple(layers))
+
+
+def freeze_quantized(model: nn.Module) -> nn.Module:
+    """Return a plain-float copy of a QAT model, ready for fp32 ONNX export.
+
+    Every QuantConv2d / QuantLinear becomes an nn.Conv2d / nn.Linear (timm Conv2dSame for
+    "same"-padded convs) whose weight holds the fake-quantized values; activation quantizers
+    are dropped. The input model is not modified.
+    """
+    new = copy.deepcopy(model)
+    frozen: dict[int, nn.Module] = {}
+    with torch.no_grad():
+        for name, module in list(new.named_modules(remove_duplicate=False)):
+            if not isinstance(module, _QUANT_TYPES):
+                continue
+            if id(module) not in frozen:
+                frozen[id(module)] = module.to_float()
+            if name == "":
+                return frozen[id(module)]
+            _set_submodule(new, name, frozen[id(module)])
+    return new

@@ -1,0 +1,23 @@
+"""The one exception root of autoedge; the CLI turns any AutoEdgeError into exit code 2."""
+
+from __future__ import annotations
+
+
+class AutoEdgeError(Exception):
+    """Bad user input or an unusable environment; the message says what to fix."""
+
+
+class SpaceError(AutoEdgeError):
+    """A search-space file is missing, malformed or names something unknown."""
+
+
+class CandidateError(AutoEdgeError):
+    """A candidate's genes are malformed or do not exist in its search space."""
+
+
+class CompressionError(AutoEdgeError):
+    """A compression setting cannot be applied to the given model."""
+
+
+class ExportError(AutoEdgeError):
+    """A model could not be exported to ONNX or does not run in ONNX Runtime."""

@@ -1,0 +1,1 @@
+"""Bundled search spaces (YAML), shipped as package data; see autoedge.space.registry."""

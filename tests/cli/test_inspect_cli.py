@@ -1,0 +1,106 @@
+"""`autoedge inspect` and `autoedge spaces` as a user runs them: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autoedge.space import Candidate, get_space
+
+REQUIRED = {
+    "key",
+    "candidate",
+    "arch",
+    "params",
+    "params_compressed",
+    "macs",
+    "macs_compressed",
+    "weight_bytes",
+    "onnx_ok",
+}
+
+
+def autoedge(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autoedge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_inspect_json_lines():
+    res = autoedge("inspect", "--space", "tiny", "--sample", "3", "--seed", "0", "--json")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 3
+    space = get_space("tiny")
+    for line in lines:
+        obj = json.loads(line)
+        assert set(obj) >= REQUIRED
+        assert obj["onnx_ok"] is True
+        cand = Candidate.from_json(obj["candidate"])
+        assert cand.key == obj["key"]
+        assert cand.space == space.name
+        if any(s.prune > 0 for s in cand.stages) and obj["params_compressed"] == obj["params"]:
+            pytest.fail(f"pruned candidate {obj['key']} lost no parameter")
+    # the same seed draws the same candidates
+    again = autoedge("inspect", "--space", "tiny", "--sample", "1", "--seed", "0", "--json")
+    assert json.loads(again.stdout)["key"] == json.loads(lines[0])["key"]
+
+
+def test_inspect_mobilenetv3_pruned_candidates_shrink():
+    res = autoedge("inspect", "--space", "mobilenetv3", "--sample", "2", "--seed", "1", "--json")
+    assert res.returncode == 0, res.stderr
+    for line in res.stdout.strip().splitlines():
+        obj = json.loads(line)
+        assert obj["onnx_ok"] is True
+        if any(s["prune"] > 0 for s in obj["candidate"]["stages"]):
+            assert obj["params_compressed"] < obj["params"]
+
+
+def test_inspect_human_output():
+    res = autoedge("inspect", "--space", "tiny", "--sample", "1")
+    assert res.returncode == 0, res.stderr
+    assert "key " in res.stdout and "ONNX ok" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("inspect", "--space", "nope"), "bundled spaces: efficientnet, mobilenetv3, tiny"),
+        (("inspect", "--sample", "0"), "--sample"),
+        (("inspect", "--sample", "many"), "--sample"),
+        (("inspect", "--bogus"), "No such option"),
+        (("inspect", "--space", "/no/such/space.yaml"), "not found"),
+        (("frobnicate",), "No such command"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, expected):
+    res = autoedge(*args, timeout=120)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("autoedge: error: ")
+    assert expected in lines[0]
+    assert res.stdout == ""
+
+
+def test_malformed_space_file_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nglobal: {resolution: [32]}\nstages: []\n")
+    res = autoedge("inspect", "--space", str(bad), timeout=120)
+    assert res.returncode == 2
+    assert str(bad) in res.stderr and "Traceback" not in res.stderr
+
+
+def test_spaces_lists_bundled():
+    res = autoedge("spaces", timeout=120)
+    assert res.returncode == 0
+    for name in ("mobilenetv3", "efficientnet", "tiny"):
+        assert name in res.stdout
