@@ -79,6 +79,13 @@ def compress(
     """Prune, then factorize, then fake-quantize a copy of `model` per the candidate's genes."""
     plan = CompressionPlan.from_candidate(candidate)
     pruned = prune_channels(model, example_input, plan.prune, round_to=round_to)
+    return compress_pruned(pruned, candidate)
+
+
+def compress_pruned(pruned: nn.Module, candidate: Candidate) -> CompressedModel:
+    """The steps after pruning: factorize, then fake-quantize (for callers that also need
+    the pruned model on its own, e.g. to count it)."""
+    plan = CompressionPlan.from_candidate(candidate)
     factorized, layers = factorize_low_rank(pruned, plan.rank)
     quantized, qplan = apply_fake_quant(factorized, plan.bits)
     return CompressedModel(

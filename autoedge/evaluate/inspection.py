@@ -11,7 +11,7 @@ import numpy as np
 
 from autoedge.compress.build import build_model, example_input
 from autoedge.compress.export import export_onnx, forward_numpy
-from autoedge.compress.pipeline import CompressionPlan, compress
+from autoedge.compress.pipeline import CompressionPlan, compress_pruned
 from autoedge.compress.prune import prune_channels
 from autoedge.compress.stats import model_stats
 from autoedge.errors import ExportError
@@ -56,8 +56,9 @@ def inspect_candidate(
     x = example_input(candidate, in_chans, batch=2)
     base = model_stats(model, x)
     plan = CompressionPlan.from_candidate(candidate)
-    pruned = model_stats(prune_channels(model, x, plan.prune, round_to=round_to), x)
-    compressed = compress(model, candidate, x, round_to=round_to)
+    pruned_model = prune_channels(model, x, plan.prune, round_to=round_to)
+    pruned = model_stats(pruned_model, x)
+    compressed = compress_pruned(pruned_model, candidate)
     frozen = compressed.frozen().eval()
     after = model_stats(frozen, x)
     ok, diff, error = onnx_agrees(frozen, x)
