@@ -172,17 +172,52 @@ def _act_quant(act_bits: int) -> nn.Module:
     return ActivationQuantizer(act_bits) if act_bits in QUANT_BITS else nn.Identity()
 
 
-class QuantConv2d(nn.Conv2d):
+class _FakeQuantLayer(nn.Module):
+    """What QuantConv2d and QuantLinear share: bits, the input quantizer, the weight view."""
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    weight_bits: int
+    act_bits: int
+
+    def _setup_quant(self, weight_bits: int, act_bits: int) -> None:
+        self.weight_bits = _check_bits(weight_bits, "weight bits")
+        self.act_bits = _check_bits(act_bits, "activation bits")
+        self.act_quant = _act_quant(act_bits)
+
+    def _adopt(self, module: nn.Module) -> Any:
+        """Take over `module`'s own weight/bias Parameters (not copies) and its mode."""
+        self.weight = module.weight
+        self.bias = module.bias
+        self.act_quant.to(module.weight.device)
+        return self.train(module.training)
+
+    def _fill_float(self, layer: Any) -> Any:
+        """Give a meta-device float `layer` the fake-quantized weight and the bias."""
+        layer.weight = nn.Parameter(self.quantized_weight().detach().clone())
+        if self.bias is not None:
+            layer.bias = nn.Parameter(self.bias.detach().clone())
+        return layer.train(self.training)
+
+    def quantized_weight(self) -> Tensor:
+        """The weight as used in forward: fake-quantized at 2..8 bits, else unchanged."""
+        if self.weight_bits in QUANT_BITS:
+            return fake_quantize_weight(self.weight, self.weight_bits)
+        return self.weight
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, weight_bits={self.weight_bits}, act_bits={self.act_bits}"
+
+
+class QuantConv2d(_FakeQuantLayer, nn.Conv2d):
     """Conv2d that fake-quantizes its input (``act_quant``) and, at 2..8 bits, its weight."""
 
     def __init__(
         self, *args: Any, weight_bits: int, act_bits: int, same_pad: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.weight_bits = _check_bits(weight_bits, "weight bits")
-        self.act_bits = _check_bits(act_bits, "activation bits")
         self.same_pad = same_pad
-        self.act_quant = _act_quant(act_bits)
+        self._setup_quant(weight_bits, act_bits)
 
     @classmethod
     def from_float(cls, module: nn.Conv2d, weight_bits: int, act_bits: int) -> QuantConv2d:
@@ -208,10 +243,7 @@ class QuantConv2d(nn.Conv2d):
             act_bits=act_bits,
             same_pad=same_pad,
         )
-        quant.weight = module.weight
-        quant.bias = module.bias
-        quant.act_quant.to(module.weight.device)
-        return quant.train(module.training)
+        return quant._adopt(module)
 
     def to_float(self) -> nn.Conv2d:
         """A plain conv (timm Conv2dSame for "same" padding) holding the fake-quantized weight."""
@@ -228,19 +260,7 @@ class QuantConv2d(nn.Conv2d):
             conv = Conv2dSame(*shape, **common)
         else:
             conv = nn.Conv2d(*shape, padding=self.padding, padding_mode=self.padding_mode, **common)
-        conv.weight = nn.Parameter(self.quantized_weight().detach().clone())
-        if self.bias is not None:
-            conv.bias = nn.Parameter(self.bias.detach().clone())
-        return conv.train(self.training)
-
-    def quantized_weight(self) -> Tensor:
-        """The weight as used in forward: fake-quantized at 2..8 bits, else unchanged."""
-        if self.weight_bits in QUANT_BITS:
-            return fake_quantize_weight(self.weight, self.weight_bits)
-        return self.weight
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, weight_bits={self.weight_bits}, act_bits={self.act_bits}"
+        return self._fill_float(conv)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act_quant(x)
@@ -249,14 +269,12 @@ class QuantConv2d(nn.Conv2d):
         return self._conv_forward(x, self.quantized_weight(), self.bias)
 
 
-class QuantLinear(nn.Linear):
+class QuantLinear(_FakeQuantLayer, nn.Linear):
     """Linear that fake-quantizes its input (``act_quant``) and, at 2..8 bits, its weight."""
 
     def __init__(self, *args: Any, weight_bits: int, act_bits: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.weight_bits = _check_bits(weight_bits, "weight bits")
-        self.act_bits = _check_bits(act_bits, "activation bits")
-        self.act_quant = _act_quant(act_bits)
+        self._setup_quant(weight_bits, act_bits)
 
     @classmethod
     def from_float(cls, module: nn.Linear, weight_bits: int, act_bits: int) -> QuantLinear:
@@ -277,29 +295,14 @@ class QuantLinear(nn.Linear):
             weight_bits=weight_bits,
             act_bits=act_bits,
         )
-        quant.weight = module.weight
-        quant.bias = module.bias
-        quant.act_quant.to(module.weight.device)
-        return quant.train(module.training)
+        return quant._adopt(module)
 
     def to_float(self) -> nn.Linear:
         """A plain nn.Linear holding the fake-quantized weight."""
         linear = nn.Linear(
             self.in_features, self.out_features, bias=self.bias is not None, device="meta"
         )
-        linear.weight = nn.Parameter(self.quantized_weight().detach().clone())
-        if self.bias is not None:
-            linear.bias = nn.Parameter(self.bias.detach().clone())
-        return linear.train(self.training)
-
-    def quantized_weight(self) -> Tensor:
-        """The weight as used in forward: fake-quantized at 2..8 bits, else unchanged."""
-        if self.weight_bits in QUANT_BITS:
-            return fake_quantize_weight(self.weight, self.weight_bits)
-        return self.weight
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, weight_bits={self.weight_bits}, act_bits={self.act_bits}"
+        return self._fill_float(linear)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(self.act_quant(x), self.quantized_weight(), self.bias)

@@ -7,10 +7,8 @@ import itertools
 import re
 
 import pytest
-import timm
 import torch
-from timm.models._efficientnet_builder import decode_arch_def
-from timm.models.efficientnet import EfficientNet
+from timm_models import tiny_efficientnet, tiny_mobilenet
 from torch import nn
 
 from autoedge.compress.lowrank import (
@@ -20,28 +18,6 @@ from autoedge.compress.lowrank import (
     reconstruction_error,
 )
 from autoedge.errors import CompressionError
-
-
-def tiny_efficientnet() -> EfficientNet:
-    torch.manual_seed(0)
-    arch = [
-        ["ds_r1_k3_s1_e1_c16_se0.25"],
-        ["ir_r2_k3_s2_e4_c24_se0.25"],
-        ["er_r1_k3_s2_e4_c32"],
-        ["ir_r2_k3_s1_e4_c40_se0.25"],
-    ]
-    return EfficientNet(
-        block_args=decode_arch_def(arch),
-        num_classes=10,
-        in_chans=1,
-        stem_size=16,
-        num_features=64,
-    )
-
-
-def tiny_mobilenet() -> nn.Module:
-    torch.manual_seed(0)
-    return timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=10)
 
 
 def n_params(model: nn.Module) -> int:
