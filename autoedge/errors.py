@@ -21,3 +21,7 @@ class CompressionError(AutoEdgeError):
 
 class ExportError(AutoEdgeError):
     """A model could not be exported to ONNX or does not run in ONNX Runtime."""
+
+
+class DataError(AutoEdgeError):
+    """A dataset is missing, unreadable, or not in the expected layout."""

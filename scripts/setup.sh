@@ -15,6 +15,15 @@ if [ -z "$PY" ]; then
   echo "setup: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2
   exit 2
 fi
+# The default dataset: Debian's Fashion-MNIST (60k/10k, MIT). Without it (not root, no apt),
+# autoedge falls back to the slice bundled in the package and says so.
+FMNIST=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+if [ ! -e "$FMNIST" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
+  } >/dev/null 2>&1 || true
+fi
+[ -e "$FMNIST" ] || echo "setup: Fashion-MNIST not installed; the bundled slice will be used" >&2
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -1,0 +1,89 @@
+"""An image-classification dataset held as uint8 arrays (N, H, W, C) with integer labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autoedge.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """Train and test splits of one dataset; `source` says where the pixels came from."""
+
+    name: str
+    train_x: np.ndarray  # uint8, (N, H, W, C)
+    train_y: np.ndarray  # int64, (N,)
+    test_x: np.ndarray
+    test_y: np.ndarray
+    classes: tuple[str, ...]
+    source: str
+
+    def __post_init__(self) -> None:
+        for split, x, y in (
+            ("train", self.train_x, self.train_y),
+            ("test", self.test_x, self.test_y),
+        ):
+            if x.ndim != 4 or x.dtype != np.uint8:
+                raise DataError(
+                    f"dataset {self.name}: {split} images must be uint8 (N, H, W, C), got "
+                    f"{x.dtype} {x.shape}"
+                )
+            if y.shape != (x.shape[0],):
+                raise DataError(
+                    f"dataset {self.name}: {split} has {x.shape[0]} images but {y.shape[0]} labels"
+                )
+            if len(y) == 0:
+                raise DataError(f"dataset {self.name}: the {split} split is empty")
+            if y.min() < 0 or y.max() >= len(self.classes):
+                raise DataError(
+                    f"dataset {self.name}: {split} labels must be in 0..{len(self.classes) - 1}"
+                )
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            raise DataError(
+                f"dataset {self.name}: train images {self.train_x.shape[1:]} and test images "
+                f"{self.test_x.shape[1:]} differ in shape"
+            )
+        if len(self.classes) < 2:
+            raise DataError(
+                f"dataset {self.name}: needs at least 2 classes, has {len(self.classes)}"
+            )
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.train_x.shape[3])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.train_x.shape[1]), int(self.train_x.shape[2])
+
+    def describe(self) -> str:
+        """One line for logs: name, sizes, and where the data came from."""
+        h, w = self.image_size
+        return (
+            f"{self.name}: {len(self.train_y)} train / {len(self.test_y)} test, "
+            f"{h}x{w}x{self.in_chans}, {self.num_classes} classes, from {self.source}"
+        )
+
+
+def split_train_test(
+    x: np.ndarray, y: np.ndarray, *, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A reproducible stratified split: each class gives `test_fraction` of its images."""
+    rng = np.random.default_rng(seed)
+    test_idx: list[np.ndarray] = []
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        rng.shuffle(idx)
+        n_test = max(1, round(len(idx) * test_fraction)) if len(idx) > 1 else 0
+        test_idx.append(idx[:n_test])
+    test = np.sort(np.concatenate(test_idx))
+    mask = np.ones(len(y), dtype=bool)
+    mask[test] = False
+    return x[mask], y[mask], x[test], y[test]
