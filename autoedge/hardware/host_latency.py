@@ -1,0 +1,64 @@
+"""Latency of an ONNX model on this machine, measured in ONNX Runtime (batch 1)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoedge.errors import AutoEdgeError
+from autoedge.hardware.onnx_runtime import open_session
+
+
+@dataclass(frozen=True)
+class LatencyMeasurement:
+    """Wall-clock latency of single-image inference, in milliseconds."""
+
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    spread: float  # (p90 - min) / median: how noisy the machine was
+    runs: int
+    threads: int
+    source: str = "measured"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_host_latency(
+    path: str | Path, *, threads: int = 1, warmup: int = 5, runs: int = 30, seed: int = 0
+) -> LatencyMeasurement:
+    """Run the model `warmup` times, then time `runs` single-image inferences.
+
+    Threads are pinned (`threads` intra-op, one inter-op) so numbers compare across runs.
+    """
+    if threads < 1 or warmup < 0 or runs < 3:
+        raise AutoEdgeError("latency: need threads >= 1, warmup >= 0 and runs >= 3")
+    session = open_session(path, threads=threads)
+    inp = session.get_inputs()[0]
+    shape = [1 if not isinstance(d, int) or d <= 0 else d for d in inp.shape]
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    feed = {inp.name: x}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    median = statistics.median(times)
+    p90 = times[min(len(times) - 1, round(0.9 * (len(times) - 1)))]
+    return LatencyMeasurement(
+        median_ms=median,
+        p90_ms=p90,
+        min_ms=times[0],
+        spread=(p90 - times[0]) / median if median > 0 else 0.0,
+        runs=runs,
+        threads=threads,
+    )
