@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from autoedge import __version__
 from autoedge.errors import AutoEdgeError
+
+if TYPE_CHECKING:
+    from autoedge.evaluate.inspection import InspectReport
 
 app = typer.Typer(
     name="autoedge",
@@ -76,10 +79,7 @@ def inspect_cmd(
         raise typer.Exit(1)
 
 
-def _render_report(i: int, r: object) -> None:
-    from autoedge.evaluate.inspection import InspectReport
-
-    assert isinstance(r, InspectReport)
+def _render_report(i: int, r: InspectReport) -> None:
     out.print(f"[bold]#{i} key {r.key}[/bold]  network {r.network_key}")
     for s, strings in enumerate(r.arch):
         out.print(f"  s{s}: {' '.join(strings)}")
@@ -109,23 +109,19 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, prog_name="autoedge", standalone_mode=False)
     except AutoEdgeError as e:
         err.print(f"autoedge: error: {e}", markup=False)
-        return _exit(2)
+        return 2
     except (typer.Abort, KeyboardInterrupt):
         err.print("autoedge: interrupted", markup=False)
-        return _exit(130)
+        return 130
     except typer.TyperException as e:  # click's usage errors, re-exported by typer
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         if not message:  # bare `autoedge`: the help was printed, nothing went wrong
-            return _exit(0)
+            return 0
         ctx = getattr(e, "ctx", None)
         where = f"{ctx.command_path} --help" if ctx is not None else "autoedge --help"
         err.print(f"autoedge: error: {message} (see '{where}')", markup=False)
-        return _exit(int(getattr(e, "exit_code", 2)))
-    return _exit(result if isinstance(result, int) else 0)
-
-
-def _exit(code: int) -> int:
-    return code
+        return int(getattr(e, "exit_code", 2))
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:
