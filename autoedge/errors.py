@@ -25,3 +25,11 @@ class ExportError(AutoEdgeError):
 
 class DataError(AutoEdgeError):
     """A dataset is missing, unreadable, or not in the expected layout."""
+
+
+class TrainingError(AutoEdgeError):
+    """Training could not produce a usable model (the loss diverged or became NaN)."""
+
+
+class TeacherError(AutoEdgeError):
+    """A teacher model is missing, unreadable, unsafe, or does not fit the dataset."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +15,8 @@ from autoedge.errors import AutoEdgeError
 
 if TYPE_CHECKING:
     from autoedge.evaluate.inspection import InspectReport
+    from autoedge.evaluate.result import EvalResult
+    from autoedge.space import Candidate, SearchSpace
 
 app = typer.Typer(
     name="autoedge",
@@ -92,6 +95,121 @@ def _render_report(i: int, r: InspectReport) -> None:
         f"factorized layers {r.factorized_layers}   ONNX "
         + ("[green]ok[/green]" if r.onnx_ok else f"[red]FAILED[/red] {r.onnx_error}")
     )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    candidate: Annotated[
+        str,
+        typer.Option(
+            help="Candidate JSON, or a file holding it (a line of `autoedge inspect --json` "
+            "works too)."
+        ),
+    ],
+    space: Annotated[
+        str, typer.Option(help="Bundled space name (see `autoedge spaces`) or a YAML path.")
+    ] = "mobilenetv3",
+    data: Annotated[
+        str, typer.Option(help="fashion-mnist, mnist, digits, or an image folder path.")
+    ] = "fashion-mnist",
+    target: Annotated[str, typer.Option(help="Where latency comes from.")] = "host",
+    epochs: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Training epochs (fidelity).")
+    ] = None,
+    subset: Annotated[
+        int | None,
+        typer.Option(min=0, help="Training images per epoch (0 = all) (fidelity)."),
+    ] = None,
+    teacher: Annotated[
+        str, typer.Option(help="auto (cached per dataset), none, or a .onnx/.safetensors file.")
+    ] = "auto",
+    keep: Annotated[
+        str | None, typer.Option(help="Keep the exported ONNX files in this folder.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train, compress, export and measure one candidate; print its EvalResult.
+
+    Exits 1 when the candidate fails (the reason is printed), 2 on bad input.
+    """
+    from autoedge.data import get_dataset
+    from autoedge.evaluate import DEFAULT_FIDELITY, evaluate, prepare_teacher
+    from autoedge.evaluate.teacher import check_teacher_spec
+    from autoedge.hardware.targets import get_target
+    from autoedge.space import check_candidate, get_space
+
+    space_obj = get_space(space)
+    cand = _read_candidate(candidate, space_obj)
+    check_candidate(cand, space_obj)
+    tgt = get_target(target)
+    check_teacher_spec(teacher)
+    fidelity = DEFAULT_FIDELITY.with_budget(epochs=epochs, subset=subset)
+    dataset = get_dataset(data)
+    err.print(f"data: {dataset.describe()}", markup=False)
+    teach = None
+    if cand.kd_alpha > 0:
+        teach = prepare_teacher(teacher, dataset, log=lambda m: err.print(m, markup=False))
+        if teach is not None:
+            err.print(f"teacher: {teach.description}", markup=False)
+    result = evaluate(cand, dataset, target=tgt, fidelity=fidelity, teacher=teach, workdir=keep)
+    if json_out:
+        sys.stdout.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+    else:
+        _render_result(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _read_candidate(text: str, space: SearchSpace) -> Candidate:
+    from autoedge.errors import CandidateError
+    from autoedge.space import Candidate
+
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise CandidateError(
+                f"--candidate {text!r} is neither JSON nor a readable file; paste the JSON "
+                "of `autoedge inspect --json` or give a file holding it"
+            )
+        try:
+            stripped = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CandidateError(f"cannot read candidate file {path}: {e}") from e
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as e:
+        raise CandidateError(f"candidate JSON is not valid JSON: {e}") from e
+    if isinstance(data, dict) and "candidate" in data and "stages" not in data:
+        data = data["candidate"]  # a whole `inspect --json` line
+    cand = Candidate.from_json(data)
+    if cand.space and cand.space != space.name:
+        raise CandidateError(
+            f"candidate was drawn from space {cand.space!r} but --space is {space.name!r}"
+        )
+    return cand
+
+
+def _render_result(r: EvalResult) -> None:
+    if not r.ok:
+        out.print(f"[bold]{r.key}[/bold] [red]failed[/red]: {r.error}")
+        return
+    assert r.accuracy is not None and r.accuracy_torch is not None
+    gap = "  [yellow](ONNX/PyTorch gap > 1 point)[/yellow]" if r.accuracy_gap else ""
+    out.print(
+        f"[bold]{r.key}[/bold] ok   accuracy {100 * r.accuracy:.2f}% (ONNX Runtime, "
+        f"{r.test_images} test images; PyTorch {100 * r.accuracy_torch:.2f}%){gap}"
+    )
+    out.print(
+        f"  latency {r.latency_ms:.3f} ms median on {r.target} ({r.latency_source}; p90 "
+        f"{r.latency_p90_ms:.3f} ms)   size {r.size_bytes:,} B at chosen bits; ONNX "
+        f"{r.onnx_bytes:,} B ({'int8 QDQ' if r.int8 else 'fp32'})"
+    )
+    out.print(
+        f"  params {r.params:,}   MACs {r.macs:,}   peak activations {r.peak_memory_bytes:,} B"
+    )
+    phases = "  ".join(f"{k} {v:.1f}s" for k, v in r.phase_s.items())
+    out.print(f"  wall {r.wall_s:.1f}s: {phases}")
 
 
 @app.callback(invoke_without_command=True)

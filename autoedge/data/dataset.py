@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -63,6 +65,20 @@ class ImageDataset:
     def image_size(self) -> tuple[int, int]:
         return int(self.train_x.shape[1]), int(self.train_x.shape[2])
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of every image and label (caches keyed by it follow the data, not the name)."""
+        h = hashlib.sha256()
+        for a in (self.train_x, self.train_y, self.test_x, self.test_y):
+            h.update(str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+    @cached_property
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (mean, std) of the training images on the 0..1 scale."""
+        return channel_stats(self.train_x)
+
     def describe(self) -> str:
         """One line for logs: name, sizes, and where the data came from."""
         h, w = self.image_size
@@ -70,6 +86,21 @@ class ImageDataset:
             f"{self.name}: {len(self.train_y)} train / {len(self.test_y)} test, "
             f"{h}x{w}x{self.in_chans}, {self.num_classes} classes, from {self.source}"
         )
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 (N, H, W, C) images, on the 0..1 scale."""
+    total = np.zeros(images.shape[-1])
+    squares = np.zeros(images.shape[-1])
+    count = 0
+    for start in range(0, len(images), 8192):  # chunks: no float copy of the whole set
+        chunk = images[start : start + 8192].reshape(-1, images.shape[-1]) / 255.0
+        total += chunk.sum(axis=0)
+        squares += (chunk**2).sum(axis=0)
+        count += len(chunk)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(squares / max(count, 1) - mean**2, 1e-6))
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
 def split_train_test(

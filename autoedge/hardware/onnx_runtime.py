@@ -27,3 +27,61 @@ def run_session(session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
     """Outputs of the session's first output for one input batch (float32)."""
     name = session.get_inputs()[0].name
     return session.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+def onnx_logits(
+    path: str | Path,
+    images: np.ndarray,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    batch: int = 256,
+) -> np.ndarray:
+    """Outputs of an image classifier for uint8 (N, H, W, C) images, normalised by the model's
+    ``autoedge.mean`` / ``autoedge.std`` metadata when it has them, else by `mean` / `std`.
+
+    Images are resized (bilinear) to the model's input size when it is fixed and different.
+    """
+    session = open_session(path)
+    inp = session.get_inputs()[0]
+    shape = inp.shape
+    if len(shape) != 4:
+        raise ExportError(f"{path}: input {inp.name} has shape {shape}; expected (N, C, H, W)")
+    chans = shape[1] if isinstance(shape[1], int) else images.shape[3]
+    if chans != images.shape[3]:
+        raise ExportError(
+            f"{path}: model takes {chans} channels, the images have {images.shape[3]}"
+        )
+    props = session.get_modelmeta().custom_metadata_map
+    if "autoedge.mean" in props and "autoedge.std" in props:
+        mean = tuple(float(v) for v in props["autoedge.mean"].split(","))
+        std = tuple(float(v) for v in props["autoedge.std"].split(","))
+    h = shape[2] if isinstance(shape[2], int) else images.shape[1]
+    w = shape[3] if isinstance(shape[3], int) else images.shape[2]
+    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    step = fixed_batch or batch
+    m = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    s = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    outs = []
+    for start in range(0, len(images), step):
+        chunk = _resize(images[start : start + step], h, w)
+        x = (chunk.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - m) / s
+        if fixed_batch and len(x) < fixed_batch:  # pad the last batch of a fixed-batch model
+            pad = np.zeros((fixed_batch - len(x), *x.shape[1:]), dtype=np.float32)
+            outs.append(run_session(session, np.concatenate([x, pad]))[: len(x)])
+        else:
+            outs.append(run_session(session, x))
+    return np.concatenate(outs).astype(np.float32)
+
+
+def _resize(images: np.ndarray, h: int, w: int) -> np.ndarray:
+    if images.shape[1:3] == (h, w):
+        return images
+    from PIL import Image
+
+    out = np.empty((len(images), h, w, images.shape[3]), dtype=np.uint8)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+        arr = np.asarray(pil.resize((w, h), Image.BILINEAR))
+        out[i] = arr.reshape(h, w, -1)
+    return out

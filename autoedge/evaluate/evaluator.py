@@ -1,0 +1,245 @@
+"""evaluate(): train a candidate with distillation, compress it, export it, measure the export.
+
+One call, one candidate, one EvalResult. Accuracy is measured on the exported ONNX model in
+ONNX Runtime, not on the PyTorch module; a failure anywhere (a diverging loss, an export error,
+running out of memory) comes back as a `failed` result with the phase and the reason.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autoedge.compress.build import build_model
+from autoedge.compress.export import export_onnx
+from autoedge.compress.int8_onnx import quantize_int8
+from autoedge.compress.pipeline import CompressedModel, compress
+from autoedge.compress.stats import count_macs, count_params
+from autoedge.compress.training import (
+    StepHook,
+    TrainSettings,
+    accuracy,
+    images_to_tensor,
+    predict_logits,
+    recalibrate_batchnorm,
+    train_model,
+)
+from autoedge.data.dataset import ImageDataset
+from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
+from autoedge.evaluate.result import OK, EvalResult, accuracy_gap, failed_result
+from autoedge.evaluate.teacher import Teacher
+from autoedge.hardware.onnx_memory import peak_activation_bytes
+from autoedge.hardware.onnx_runtime import open_session, run_session
+from autoedge.hardware.targets import Target, get_target
+from autoedge.space.candidate import Candidate
+
+#: The fine-tune after compression runs at this fraction of the training learning rate.
+FINETUNE_LR_SCALE = 0.2
+
+
+def evaluate(
+    candidate: Candidate,
+    dataset: ImageDataset,
+    *,
+    target: str | Target = "host",
+    fidelity: Fidelity = DEFAULT_FIDELITY,
+    teacher: Teacher | None = None,
+    workdir: str | Path | None = None,
+    on_step: StepHook | None = None,
+) -> EvalResult:
+    """Train, compress, export and measure `candidate`; never raises for a bad candidate.
+
+    `workdir` keeps the exported ONNX files (`model_fp32.onnx`, and `model_int8.onnx` when the
+    candidate is all 8-bit); by default they go to a temporary folder that is removed.
+    `on_step(step, loss)` is called after every optimisation step (a test hook).
+    """
+    tgt = get_target(target) if isinstance(target, str) else target
+    clock = _PhaseClock()
+    common: dict[str, Any] = {
+        "target": tgt.name,
+        "fidelity": fidelity.to_json(),
+        "candidate": candidate.to_json(),
+        "teacher": teacher.description if teacher and candidate.kd_alpha > 0 else None,
+    }
+    try:
+        with _workdir(workdir) as folder:
+            metrics = _run(candidate, dataset, tgt, fidelity, teacher, folder, clock, on_step)
+    except Exception as e:  # any failure becomes a failed record, by contract
+        reason = f"{clock.current or 'setup'}: {type(e).__name__}: {_first_line(e)}"
+        return failed_result(
+            candidate.key, reason, wall_s=clock.total(), phase_s=clock.phases, **common
+        )
+    return EvalResult(
+        key=candidate.key,
+        status=OK,
+        wall_s=clock.total(),
+        phase_s=clock.phases,
+        **common,
+        **metrics,
+    )
+
+
+def _run(
+    candidate: Candidate,
+    dataset: ImageDataset,
+    target: Target,
+    fidelity: Fidelity,
+    teacher: Teacher | None,
+    folder: Path,
+    clock: _PhaseClock,
+    on_step: StepHook | None,
+) -> dict[str, Any]:
+    torch.manual_seed(fidelity.seed)
+    with clock("prepare"):
+        mean, std = dataset.normalization
+        res = candidate.resolution
+        idx = _subset(len(dataset.train_y), fidelity.subset, fidelity.seed)
+        test_idx = _subset(len(dataset.test_y), fidelity.test_subset, fidelity.seed)
+        x = images_to_tensor(dataset.train_x[idx], res, mean, std)
+        y = torch.from_numpy(dataset.train_y[idx].astype(np.int64))
+        x_test = images_to_tensor(dataset.test_x[test_idx], res, mean, std)
+        y_test = dataset.test_y[test_idx]
+        soft = None
+        if teacher is not None and candidate.kd_alpha > 0:
+            soft = torch.from_numpy(teacher.train_logits[idx])
+        settings = TrainSettings(
+            epochs=fidelity.epochs,
+            batch_size=fidelity.batch_size,
+            lr=fidelity.lr,
+            seed=fidelity.seed,
+            kd_alpha=candidate.kd_alpha if soft is not None else 0.0,
+            kd_temperature=candidate.kd_temperature if soft is not None else None,
+        )
+        model = build_model(candidate, in_chans=dataset.in_chans, num_classes=dataset.num_classes)
+        model = model.to(memory_format=torch.channels_last)
+
+    with clock("train"):
+        train_model(model, x, y, settings, teacher_logits=soft, on_step=on_step)
+        recalibrate_batchnorm(model, x[:512])
+
+    with clock("compress"):
+        compressed = compress(model.eval(), candidate, x[:2])
+        qat = compressed.model.to(memory_format=torch.channels_last)
+
+    with clock("finetune"):
+        n_ft = fidelity.finetune_subset or len(y)
+        if fidelity.finetune_epochs > 0:
+            ft = TrainSettings(
+                epochs=fidelity.finetune_epochs,
+                batch_size=fidelity.batch_size,
+                lr=fidelity.lr * FINETUNE_LR_SCALE,
+                seed=fidelity.seed + 1,
+                kd_alpha=settings.kd_alpha,
+                kd_temperature=settings.kd_temperature,
+            )
+            ft_soft = soft[:n_ft] if soft is not None else None
+            train_model(qat, x[:n_ft], y[:n_ft], ft, teacher_logits=ft_soft, on_step=on_step)
+        recalibrate_batchnorm(qat, x[:512])
+        qat.eval()
+
+    with clock("export"):
+        frozen = compressed.frozen().eval()
+        example = x[:2].contiguous()  # batch 2: a batch-1 example pins the dynamic batch dim
+        fp32_path = export_onnx(frozen, example, folder / "model_fp32.onnx")
+        int8 = _all_eight_bit(candidate)
+        deploy_path = fp32_path
+        if int8:
+            calib = x[: fidelity.calibration_images].contiguous().numpy()
+            deploy_path = quantize_int8(fp32_path, folder / "model_int8.onnx", calib)
+
+    with clock("measure"):
+        acc_torch = accuracy(predict_logits(qat, x_test), y_test)
+        acc_onnx = _onnx_accuracy(deploy_path, x_test, y_test, fidelity.batch_size * 4)
+        latency = target.latency(deploy_path, runs=fidelity.latency_runs)
+        peak = peak_activation_bytes(fp32_path, batch=1, bytes_per_element=1 if int8 else 4)
+        params = count_params(frozen)
+        macs = count_macs(frozen, example[:1])
+
+    return {
+        "accuracy": acc_onnx,
+        "accuracy_torch": acc_torch,
+        "accuracy_gap": accuracy_gap(acc_onnx, acc_torch),
+        "latency_ms": latency.median_ms,
+        "latency_p90_ms": latency.p90_ms,
+        "latency_spread": latency.spread,
+        "latency_source": latency.source,
+        "size_bytes": _size_bytes(compressed),
+        "onnx_bytes": deploy_path.stat().st_size,
+        "onnx_fp32_bytes": fp32_path.stat().st_size,
+        "int8": int8,
+        "params": params,
+        "macs": macs,
+        "peak_memory_bytes": peak,
+        "test_images": len(y_test),
+    }
+
+
+def _all_eight_bit(candidate: Candidate) -> bool:
+    return all(s.weight_bits == 8 and s.act_bits == 8 for s in candidate.stages)
+
+
+def _size_bytes(compressed: CompressedModel) -> int:
+    return compressed.weight_bytes()
+
+
+def _subset(n: int, size: int, seed: int) -> np.ndarray:
+    """The first `size` indices of a seeded permutation of range(n) (all of them if 0)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:size] if 0 < size < n else order)
+
+
+def _onnx_accuracy(path: Path, x: torch.Tensor, y: np.ndarray, batch: int) -> float:
+    session = open_session(path)
+    data = x.contiguous().numpy()
+    preds = [
+        run_session(session, data[i : i + batch]).argmax(axis=1) for i in range(0, len(data), batch)
+    ]
+    return float((np.concatenate(preds) == y).mean())
+
+
+class _PhaseClock:
+    """Wall seconds per named phase, and which phase is running (for failure messages)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.current: str | None = None
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.current = name
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(time.perf_counter() - start, 4)
+        self.current = None
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self._start, 4)
+
+
+@contextmanager
+def _workdir(path: str | Path | None) -> Iterator[Path]:
+    if path is not None:
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="autoedge-eval-") as tmp:
+        yield Path(tmp)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else repr(e)
+
+
+__all__ = ["evaluate"]

@@ -1,0 +1,90 @@
+"""EvalResult: everything one evaluation measured about one candidate, or why it failed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from autoedge.errors import AutoEdgeError
+
+OK = "ok"
+FAILED = "failed"
+#: Flag the ONNX model when its accuracy differs from PyTorch's by more than this (points).
+ACCURACY_GAP_POINTS = 1.0
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """A frozen record of one evaluation. Metrics are None when `status` is ``failed``.
+
+    accuracy is top-1 (0..1) of the exported ONNX model run in ONNX Runtime on the test split;
+    accuracy_torch is the fake-quantized PyTorch model's on the same images. size_bytes counts
+    weights at their chosen bit-widths; onnx_bytes is the deployable file (int8 QDQ when every
+    chosen bit-width is 8, else fp32 with quantized weight values). peak_memory_bytes is the
+    largest set of live activations during one batch-1 forward pass.
+    """
+
+    key: str
+    status: str
+    error: str | None = None
+    accuracy: float | None = None
+    accuracy_torch: float | None = None
+    accuracy_gap: bool | None = None
+    latency_ms: float | None = None
+    latency_p90_ms: float | None = None
+    latency_spread: float | None = None
+    latency_source: str | None = None
+    target: str = "host"
+    size_bytes: int | None = None
+    onnx_bytes: int | None = None
+    onnx_fp32_bytes: int | None = None
+    int8: bool | None = None
+    params: int | None = None
+    macs: int | None = None
+    peak_memory_bytes: int | None = None
+    test_images: int | None = None
+    teacher: str | None = None
+    wall_s: float = 0.0
+    phase_s: dict[str, float] = field(default_factory=dict)
+    fidelity: dict[str, Any] = field(default_factory=dict)
+    candidate: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in (OK, FAILED):
+            raise AutoEdgeError(f"result status {self.status!r} is neither ok nor failed")
+        if self.status == FAILED and not self.error:
+            raise AutoEdgeError("a failed result needs an error message")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (NaN and infinities become None)."""
+        return {k: _finite(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvalResult:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise AutoEdgeError(f"unknown EvalResult fields: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def failed_result(key: str, error: str, **fields: Any) -> EvalResult:
+    """A `failed` record carrying the reason (and whatever was measured before it failed)."""
+    return EvalResult(key=key, status=FAILED, error=error, **fields)
+
+
+def accuracy_gap(onnx_accuracy: float, torch_accuracy: float) -> bool:
+    """Whether ONNX and PyTorch accuracies differ by more than ACCURACY_GAP_POINTS."""
+    return abs(onnx_accuracy - torch_accuracy) * 100 > ACCURACY_GAP_POINTS
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    return v

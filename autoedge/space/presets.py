@@ -1,0 +1,95 @@
+"""Known-good points of the bundled spaces: the hand baselines a search must beat.
+
+MobileNetV3-Small-like and -Large-like networks (Howard et al., 2019) mapped onto the
+`mobilenetv3` space's stages, uncompressed (fp32) or all-int8, with or without distillation.
+A search starts from them (warm start) and plots them next to its front.
+"""
+
+from __future__ import annotations
+
+from autoedge.errors import AutoEdgeError, SpaceError
+from autoedge.space.candidate import Candidate, StageGenes, make_candidate, make_stage
+from autoedge.space.sampling import check_candidate
+from autoedge.space.spec import SearchSpace
+
+# (block_type, width, activation, [(kernel, expansion, se), ...]) per stage of `mobilenetv3`.
+_SMALL = [
+    ("ds", 16, "relu", [(3, None, 0.25)]),
+    ("ir", 24, "relu", [(3, 4, 0.0), (3, 3, 0.0)]),
+    ("ir", 40, "hard_swish", [(5, 4, 0.25), (5, 6, 0.25), (5, 6, 0.25)]),
+    ("ir", 48, "hard_swish", [(5, 3, 0.25), (5, 3, 0.25)]),
+    ("ir", 96, "hard_swish", [(5, 6, 0.25), (5, 6, 0.25), (5, 6, 0.25)]),
+    ("ir", 96, "hard_swish", [(5, 6, 0.25)]),
+]
+_LARGE = [
+    ("ds", 16, "relu", [(3, None, 0.0)]),
+    ("ir", 24, "relu", [(3, 4, 0.0), (3, 3, 0.0)]),
+    ("ir", 40, "relu", [(5, 3, 0.25), (5, 3, 0.25), (5, 3, 0.25)]),
+    ("ir", 80, "hard_swish", [(3, 6, 0.0), (3, 3, 0.0), (3, 3, 0.0), (3, 3, 0.0)]),
+    ("ir", 112, "hard_swish", [(3, 6, 0.25), (3, 6, 0.25)]),
+    ("ir", 160, "hard_swish", [(5, 6, 0.25), (5, 6, 0.25), (5, 6, 0.25)]),
+]
+_LAYOUTS = {
+    "mobilenetv3-small": (_SMALL, 64, 1024),
+    "mobilenetv3-large": (_LARGE, 128, 1280),
+}
+
+
+def list_baselines(space: SearchSpace) -> list[str]:
+    """Names of the baselines that fit `space` (``<net>-fp32`` and ``<net>-int8``)."""
+    return [name for name in _all_names() if _fits(name, space)]
+
+
+def baseline_candidate(name: str, space: SearchSpace) -> Candidate:
+    """A baseline by name, checked against `space`.
+
+    ``-fp32`` is the uncompressed network; ``-int8`` quantizes every layer to 8 bits (weights
+    and activations), which is what a user gets by hand with int8 post-training quantization.
+    Both distil from the teacher (alpha 0.5, T 4) as any candidate may.
+    """
+    net, _, precision = name.rpartition("-")
+    if net not in _LAYOUTS or precision not in ("fp32", "int8"):
+        raise SpaceError(f"unknown baseline {name!r}; known: {', '.join(_all_names())}")
+    layout, resolution, head = _LAYOUTS[net]
+    if len(layout) != len(space.stages):
+        raise SpaceError(
+            f"baseline {name} has {len(layout)} stages; space {space.name} has {len(space.stages)}"
+        )
+    bits = 8 if precision == "int8" else 32
+    stages: list[StageGenes] = [
+        make_stage(
+            block_type=block_type,
+            stride=stage.stride,
+            width=width,
+            activation=act,
+            blocks=list(blocks),
+            prune=0.0,
+            weight_bits=bits,
+            act_bits=bits,
+            rank=1.0,
+        )
+        for (block_type, width, act, blocks), stage in zip(layout, space.stages, strict=True)
+    ]
+    cand = make_candidate(
+        resolution=resolution,
+        stem_width=16,
+        head_width=head,
+        stages=stages,
+        kd_alpha=0.5,
+        kd_temperature=4.0,
+        space=space.name,
+    )
+    check_candidate(cand, space)
+    return cand
+
+
+def _all_names() -> list[str]:
+    return [f"{net}-{p}" for net in _LAYOUTS for p in ("fp32", "int8")]
+
+
+def _fits(name: str, space: SearchSpace) -> bool:
+    try:
+        baseline_candidate(name, space)
+    except AutoEdgeError:  # any mismatch means "not a point of this space"
+        return False
+    return True

@@ -1,0 +1,83 @@
+"""`autoedge evaluate` as a user runs it: a real subprocess, JSON out, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from autoedge.space import get_space, sample_candidates
+
+KEYS = {
+    "key",
+    "status",
+    "accuracy",
+    "accuracy_torch",
+    "latency_ms",
+    "latency_source",
+    "size_bytes",
+    "params",
+    "macs",
+    "peak_memory_bytes",
+    "wall_s",
+}
+FAST = ["--space", "tiny", "--data", "digits", "--epochs", "1", "--subset", "300"]
+
+
+def autoedge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autoedge", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+
+
+def test_evaluate_json(tmp_path):
+    cand = sample_candidates(get_space("tiny"), 1, seed=2)[0]
+    (tmp_path / "cand.json").write_text(cand.dumps())
+    res = autoedge(
+        "evaluate",
+        *FAST,
+        "--candidate",
+        str(tmp_path / "cand.json"),
+        "--teacher",
+        "none",
+        "--json",
+        "--keep",
+        str(tmp_path / "out"),
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert set(data) >= KEYS
+    assert data["key"] == cand.key and data["status"] == "ok"
+    assert 0.0 <= data["accuracy"] <= 1.0 and data["latency_source"] == "measured"
+    assert (tmp_path / "out" / "model_fp32.onnx").is_file()
+    assert "digits: 1438 train" in res.stderr  # says which data was used
+
+
+def test_evaluate_accepts_an_inspect_line_and_prints_a_summary():
+    inspect = autoedge("inspect", "--space", "tiny", "--sample", "1", "--seed", "5", "--json")
+    assert inspect.returncode == 0, inspect.stderr
+    res = autoedge("evaluate", *FAST, "--candidate", inspect.stdout.strip(), "--teacher", "none")
+    assert res.returncode == 0, res.stderr
+    assert "accuracy" in res.stdout and "ONNX Runtime" in res.stdout and "latency" in res.stdout
+
+
+def test_bad_input_exits_2_with_one_line():
+    cand = sample_candidates(get_space("tiny"), 1, seed=2)[0]
+    cases = [
+        (["--candidate", "{not json"], "not valid JSON"),
+        (["--candidate", "/nonexistent/cand.json"], "neither JSON nor a readable file"),
+        (["--candidate", cand.dumps(), "--target", "mars"], "unknown target 'mars'"),
+        (["--candidate", cand.dumps(), "--teacher", "/nope.pt"], "not a file"),
+        (["--candidate", cand.dumps(), "--space", "mobilenetv3"], "drawn from space 'tiny'"),
+    ]
+    for args, message in cases:
+        res = autoedge("evaluate", *FAST, *args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert message in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) <= 2  # the data line + the error

@@ -1,0 +1,89 @@
+"""evaluate(): a real tiny candidate trained, compressed, exported and measured in ORT."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from autoedge.data import get_dataset
+from autoedge.evaluate import EvalResult, Fidelity, evaluate
+from autoedge.space import get_space, sample_candidates
+from autoedge.space.candidate import Candidate
+from autoedge.space.presets import baseline_candidate
+
+FAST = Fidelity(epochs=3, subset=0, finetune_subset=400, test_subset=0, latency_runs=5)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return get_dataset("digits")
+
+
+def _candidate(bits: int, seed: int = 1) -> Candidate:
+    cand = sample_candidates(get_space("tiny"), 1, seed=seed)[0]
+    stages = tuple(
+        dataclasses.replace(s, weight_bits=bits, act_bits=bits, prune=0.0, rank=1.0)
+        for s in cand.stages
+    )
+    return dataclasses.replace(cand, stages=stages, kd_alpha=0.0, kd_temperature=None)
+
+
+def test_float_candidate_is_measured_on_its_onnx(digits, tmp_path):
+    cand = _candidate(32)
+    r = evaluate(cand, digits, fidelity=FAST, workdir=tmp_path)
+    assert r.ok, r.error
+    assert r.key == cand.key and Candidate.from_json(r.candidate) == cand
+    assert r.accuracy is not None and r.accuracy > 0.6
+    assert abs(r.accuracy - r.accuracy_torch) < 0.01 and r.accuracy_gap is False
+    assert r.test_images == len(digits.test_y)
+    assert r.latency_source == "measured" and r.latency_ms > 0
+    assert r.int8 is False and r.onnx_bytes == (tmp_path / "model_fp32.onnx").stat().st_size
+    assert r.size_bytes == 4 * r.params  # fp32 everywhere: 4 bytes per parameter
+    assert r.macs > 0 and r.peak_memory_bytes >= 4 * 32 * 32  # at least the input image
+    assert set(r.phase_s) == {"prepare", "train", "compress", "finetune", "export", "measure"}
+    assert r.wall_s >= sum(r.phase_s.values()) * 0.99
+    again = EvalResult.from_json(json.loads(json.dumps(r.to_json())))
+    assert again == r
+
+
+def test_all_eight_bit_candidate_ships_int8(digits, tmp_path):
+    # A MobileNetV3-Small-like network: big enough that weights dominate the ONNX file.
+    cand = baseline_candidate("mobilenetv3-small-int8", get_space("mobilenetv3"))
+    cand = dataclasses.replace(cand, resolution=48, kd_alpha=0.0, kd_temperature=None)
+    fid = dataclasses.replace(FAST, finetune_subset=400)
+    r = evaluate(cand, digits, fidelity=fid, workdir=tmp_path)
+    assert r.ok, r.error
+    assert r.int8 is True
+    assert (tmp_path / "model_int8.onnx").stat().st_size == r.onnx_bytes
+    assert r.onnx_bytes < 0.35 * r.onnx_fp32_bytes
+    assert r.accuracy > 0.5
+    assert abs(r.accuracy - r.accuracy_torch) <= 0.03  # ORT int8 vs fake-quant PyTorch
+    assert r.size_bytes < 1.2 * r.params  # one byte per weight (+ fp32 biases / norms)
+
+
+def test_diverging_training_comes_back_failed(digits):
+    cand = _candidate(32)
+    r = evaluate(cand, digits, fidelity=dataclasses.replace(FAST, lr=1e12))
+    assert r.status == "failed" and not r.ok
+    assert r.error.startswith("train: TrainingError: training diverged")
+    assert r.accuracy is None and r.latency_ms is None
+    assert "train" in r.phase_s
+
+
+def test_a_crash_inside_a_phase_is_reported_not_raised(digits):
+    def boom(step: int, loss: float) -> None:
+        if step == 3:
+            raise MemoryError("simulated out-of-memory")
+
+    r = evaluate(_candidate(32), digits, fidelity=FAST, on_step=boom)
+    assert r.status == "failed"
+    assert r.error == "train: MemoryError: simulated out-of-memory"
+
+
+def test_same_seed_same_result(digits):
+    cand = _candidate(32, seed=4)
+    fid = dataclasses.replace(FAST, epochs=1)
+    a, b = evaluate(cand, digits, fidelity=fid), evaluate(cand, digits, fidelity=fid)
+    assert a.accuracy == b.accuracy and a.accuracy_torch == b.accuracy_torch
