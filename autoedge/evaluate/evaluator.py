@@ -20,7 +20,7 @@ import torch
 from autoedge.compress.build import build_model
 from autoedge.compress.export import export_onnx
 from autoedge.compress.int8_onnx import quantize_int8
-from autoedge.compress.pipeline import CompressedModel, compress
+from autoedge.compress.pipeline import compress
 from autoedge.compress.stats import count_macs, count_params
 from autoedge.compress.training import (
     StepHook,
@@ -170,7 +170,7 @@ def _run(
         "latency_p90_ms": latency.p90_ms,
         "latency_spread": latency.spread,
         "latency_source": latency.source,
-        "size_bytes": _size_bytes(compressed),
+        "size_bytes": compressed.weight_bytes(),
         "onnx_bytes": deploy_path.stat().st_size,
         "onnx_fp32_bytes": fp32_path.stat().st_size,
         "int8": int8,
@@ -183,10 +183,6 @@ def _run(
 
 def _all_eight_bit(candidate: Candidate) -> bool:
     return all(s.weight_bits == 8 and s.act_bits == 8 for s in candidate.stages)
-
-
-def _size_bytes(compressed: CompressedModel) -> int:
-    return compressed.weight_bytes()
 
 
 def _subset(n: int, size: int, seed: int) -> np.ndarray:
