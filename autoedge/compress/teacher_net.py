@@ -148,9 +148,6 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["TeacherCNN", "TeacherMeta", "build_teacher", "load_teacher", "save_teacher"]
-
-
 def fit_teacher(
     arch: str,
     train_x: np.ndarray,

@@ -100,9 +100,10 @@ def train_model(
     n = len(y)
     if n == 0 or len(x) != n:
         raise CompressionError(f"training needs matching images and labels, got {len(x)}/{n}")
-    distil = settings.kd_alpha > 0 and teacher_logits is not None
-    if distil and teacher_logits is not None and len(teacher_logits) != n:
-        raise CompressionError(f"{len(teacher_logits)} teacher logits for {n} training images")
+    soft = teacher_logits if settings.kd_alpha > 0 else None  # KD only when it has weight
+    if soft is not None and len(soft) != n:
+        raise CompressionError(f"{len(soft)} teacher logits for {n} training images")
+    temperature = settings.kd_temperature or 1.0  # set whenever kd_alpha > 0 (TrainSettings)
     start = time.perf_counter()
     params = [p for p in model.parameters() if p.requires_grad]
     per_epoch = math.ceil(n / settings.batch_size)
@@ -120,14 +121,9 @@ def train_model(
             idx = order[i : i + settings.batch_size]
             xb = _augment(x[idx], gen) if augment else x[idx]
             out = model(xb)
-            if distil:
-                assert teacher_logits is not None and settings.kd_temperature is not None
+            if soft is not None:
                 loss = kd_loss(
-                    out,
-                    teacher_logits[idx],
-                    y[idx],
-                    temperature=settings.kd_temperature,
-                    alpha=settings.kd_alpha,
+                    out, soft[idx], y[idx], temperature=temperature, alpha=settings.kd_alpha
                 )
             else:
                 loss = F.cross_entropy(out, y[idx])
