@@ -33,3 +33,11 @@ class TrainingError(AutoEdgeError):
 
 class TeacherError(AutoEdgeError):
     """A teacher model is missing, unreadable, unsafe, or does not fit the dataset."""
+
+
+class RunError(AutoEdgeError):
+    """A run folder is missing, locked, damaged, or not an autoedge run."""
+
+
+class SearchError(AutoEdgeError):
+    """A search cannot start or continue as configured (bad budget, objective, constraint)."""

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from autoedge import __version__
+from autoedge.cli.consoles import err, out
+from autoedge.cli.run_commands import pick_cmd, search_cmd, show_cmd
 from autoedge.errors import AutoEdgeError
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
 
 @app.command("spaces")
@@ -210,6 +209,11 @@ def _render_result(r: EvalResult) -> None:
     )
     phases = "  ".join(f"{k} {v:.1f}s" for k, v in r.phase_s.items())
     out.print(f"  wall {r.wall_s:.1f}s: {phases}")
+
+
+app.command("search")(search_cmd)
+app.command("show")(show_cmd)
+app.command("pick")(pick_cmd)
 
 
 @app.callback(invoke_without_command=True)

@@ -83,6 +83,47 @@ def baseline_candidate(name: str, space: SearchSpace) -> Candidate:
     return cand
 
 
+def scaled_baseline(name: str, space: SearchSpace, width: float) -> Candidate:
+    """A baseline with every stage and the stem scaled by `width`, as timm's
+    ``mobilenetv3_small_050`` / ``_075`` are (channels rounded to multiples of 8, head kept).
+
+    The scaled widths need not be choices of `space`: this is a reference point to compare a
+    front against, not a point the search can draw.
+    """
+    if not 0 < width <= 4:
+        raise SpaceError(f"width multiplier {width} is outside (0, 4]")
+    base = baseline_candidate(name, space)
+    stages = [
+        make_stage(
+            block_type=s.block_type,
+            stride=s.stride,
+            width=_divisible(s.width * width),
+            activation=s.activation,
+            blocks=[(b.kernel, b.expansion, b.se) for b in s.blocks],
+            prune=s.prune,
+            weight_bits=s.weight_bits,
+            act_bits=s.act_bits,
+            rank=s.rank,
+        )
+        for s in base.stages
+    ]
+    return make_candidate(
+        resolution=base.resolution,
+        stem_width=_divisible(base.stem_width * width),
+        head_width=base.head_width,
+        stages=stages,
+        kd_alpha=base.kd_alpha,
+        kd_temperature=base.kd_temperature,
+        space=space.name,
+    )
+
+
+def _divisible(channels: float, divisor: int = 8) -> int:
+    """timm's make_divisible: round to a multiple of `divisor`, never dropping below 90%."""
+    out = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * channels else out
+
+
 def _all_names() -> list[str]:
     return [f"{net}-{p}" for net in _LAYOUTS for p in ("fp32", "int8")]
 

@@ -1,0 +1,375 @@
+"""`autoedge search`, `show` and `pick`: parse, call the search and results layers, render."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from autoedge.cli.consoles import err, out
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from autoedge.search import SearchEvent, SearchSummary
+
+# Each option is declared once and shared by the commands that take it.
+MaxLatency = Annotated[
+    float | None, typer.Option("--max-latency-ms", help="Latency bound on the target (ms).")
+]
+MaxSize = Annotated[
+    float | None, typer.Option("--max-size-kb", help="Weight size bound (kB = 1000 bytes).")
+]
+MaxMemory = Annotated[
+    float | None, typer.Option("--max-memory-kb", help="Peak activation memory bound (kB).")
+]
+MinAccuracy = Annotated[
+    float | None, typer.Option("--min-accuracy", help="Accuracy floor, a fraction (0.85 = 85%).")
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+RunArg = Annotated[str, typer.Argument(help="A run folder written by `autoedge search`.")]
+
+
+def search_cmd(
+    space: Annotated[
+        str | None, typer.Option(help="Bundled space (see `autoedge spaces`) or a YAML path.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="fashion-mnist (default), mnist, digits, or a folder.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Latency target (default host).")] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Trials to run, counting finished ones (default 200).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="optuna (default) or random.")] = None,
+    sampler: Annotated[
+        str | None, typer.Option(help="Optuna sampler: tpe (default) or nsga2.")
+    ] = None,
+    objectives: Annotated[
+        str | None,
+        typer.Option(help="Comma list from accuracy,latency,size,memory (default the first 3)."),
+    ] = None,
+    max_latency_ms: MaxLatency = None,
+    max_size_kb: MaxSize = None,
+    max_memory_kb: MaxMemory = None,
+    min_accuracy: MinAccuracy = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs per candidate.")] = None,
+    subset: Annotated[
+        int | None, typer.Option(help="Training images per candidate (0 = all).")
+    ] = None,
+    teacher: Annotated[
+        str | None, typer.Option(help="auto (cached per dataset), none, or a teacher file.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the sampler and training.")] = None,
+    out_dir: Annotated[
+        str | None,
+        typer.Option("--out", help="Run folder (default results/runs/<time>-<target>)."),
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue this run folder (same settings).")
+    ] = None,
+    refine: Annotated[
+        int | None, typer.Option(help="Retrain this many front points at full fidelity.")
+    ] = None,
+    no_warm_start: Annotated[
+        bool, typer.Option("--no-warm-start", help="Do not seed with the hand baselines.")
+    ] = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Search the joint space for the accuracy / latency / size front on a target.
+
+    Rerunning with the same --out (or --resume RUN) continues the run: finished trials are
+    kept, an interrupted one runs again. Ctrl-C stops after writing the results (exit 130).
+    """
+    from autoedge.data import get_dataset
+    from autoedge.evaluate.session import EvaluationSession
+    from autoedge.evaluate.teacher import check_teacher_spec
+    from autoedge.hardware.targets import get_target
+    from autoedge.search import get_backend, plan_run, run_search, run_space
+    from autoedge.space import get_space
+
+    given = {
+        "space": space,
+        "data": data,
+        "target": target,
+        "budget": budget,
+        "backend": backend,
+        "sampler": sampler,
+        "objectives": objectives.split(",") if objectives is not None else None,
+        "teacher": teacher,
+        "seed": seed,
+        "refine": refine,
+        "warm_start": False if no_warm_start else None,
+    }
+    options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    bounds = {
+        "max_latency_ms": max_latency_ms,
+        "max_size_kb": max_size_kb,
+        "max_memory_kb": max_memory_kb,
+        "min_accuracy": min_accuracy,
+    }
+    if any(v is not None for v in bounds.values()):
+        options["constraints"] = {k: v for k, v in bounds.items() if v is not None}
+    fidelity = {k: v for k, v in (("epochs", epochs), ("subset", subset)) if v is not None}
+    if fidelity:
+        options["fidelity"] = fidelity
+    config, resumed = plan_run(options, out=out_dir, resume=resume)
+    # Check everything the run needs before anything is written.
+    get_backend(config.backend)
+    run_space(config.out) if resumed else get_space(config.space)
+    tgt = get_target(config.target)
+    check_teacher_spec(config.teacher)
+    dataset = get_dataset(config.data)
+
+    log = lambda m: err.print(m, markup=False)  # noqa: E731
+    verb = "continuing" if resumed else "starting"
+    log(f"{verb} run {config.out}")
+    log(f"data: {dataset.describe()}")
+    log(
+        f"space {config.space}, target {config.target}, backend {config.backend}"
+        f"{' (' + config.sampler + ')' if config.backend == 'optuna' else ''}, budget "
+        f"{config.budget}, objectives {','.join(config.objectives)}, constraints "
+        f"{config.constraints.describe()}, fidelity {config.fidelity.epochs} epochs x "
+        f"{config.fidelity.subset or 'all'} images"
+    )
+    session = EvaluationSession(dataset, tgt, teacher=config.teacher, log=log)
+    with _SigtermAsInterrupt(), _SearchProgress(config.budget, quiet=json_out) as progress:
+        summary = run_search(config, session, on_event=progress.update)
+    _finish(summary, json_out)
+
+
+def _finish(summary: SearchSummary, json_out: bool) -> None:
+    from autoedge.results import load_run
+
+    if json_out:
+        sys.stdout.write(json.dumps(_clean(summary.to_json()), sort_keys=True) + "\n")
+    else:
+        view = load_run(summary.run)
+        _front_table(view.front, title=f"Pareto front of {summary.run}")
+        hv = (
+            f"hypervolume {summary.hypervolume:.4f} (ref latency {summary.hypervolume_ref_ms:.3f}"
+            " ms)"
+            if summary.hypervolume is not None
+            else "no hypervolume (no ok trial)"
+        )
+        out.print(
+            f"{summary.done} of {summary.budget} trials ({summary.ok} ok, {summary.failed} "
+            f"failed, {summary.reused} reused), front {summary.front_size} points; {hv}"
+        )
+        if not summary.front_constrained:
+            out.print("[yellow]no trial meets the constraints; the front ignores them[/yellow]")
+        for r in summary.refined:
+            out.print(
+                f"refined trial {r['number']}: accuracy {_pct(r['accuracy'])} (search) -> "
+                f"{_pct(r['accuracy_full'])} (full fidelity)"
+            )
+        out.print(f"files: {', '.join(summary.files)}")
+    if summary.stopped:
+        err.print(
+            f"autoedge: stopped after {summary.done} of {summary.budget} trials; continue with "
+            f"`autoedge search --resume {summary.run}`",
+            markup=False,
+        )
+        raise typer.Exit(130)
+    if summary.ok == 0:
+        err.print(
+            f"autoedge: error: every trial failed ({summary.failed}); the reasons are in the "
+            f"error column of {summary.run}/trials.csv",
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
+class _SearchProgress:
+    """A rich progress bar (trials done/budget, elapsed, ETA, front size, best accuracy)."""
+
+    def __init__(self, budget: int, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[front]}"),
+            console=err,
+            disable=quiet,
+        )
+        self.task = self.progress.add_task("search", total=budget, front="")
+        self._started = False
+
+    def __enter__(self) -> _SearchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def update(self, e: SearchEvent) -> None:
+        if e.kind == "trial_started" and not self._started:
+            self._started = True
+            self.progress.reset(self.task, total=e.budget, completed=e.done)
+        if e.kind == "refine_started":
+            self.progress.update(self.task, description="refine", total=e.budget, completed=e.done)
+        if e.kind not in ("trial_finished", "refine_finished") or e.summary is None:
+            return
+        s = e.summary
+        best = f"best {_pct(s.best['accuracy'])}" if s.best else "best -"
+        self.progress.update(self.task, completed=e.done, front=f"front {s.front_size}  {best}")
+        if not self.quiet:
+            self.progress.console.print(self._line(e), markup=False, highlight=False)
+
+    @staticmethod
+    def _line(e: SearchEvent) -> str:
+        what = "refined" if e.kind == "refine_finished" else "trial"
+        tag = " (reused)" if e.reused else ""
+        return f"{what} {e.number} {e.state}{tag} key {e.key}"
+
+
+class _SigtermAsInterrupt:
+    """SIGTERM stops the run like Ctrl-C (results written, resumable)."""
+
+    def __enter__(self) -> None:
+        def handler(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        self.previous = signal.signal(signal.SIGTERM, handler)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGTERM, self.previous)
+
+
+def show_cmd(
+    run: RunArg,
+    all_trials: Annotated[
+        bool, typer.Option("--all", help="Every trial, not only the front.")
+    ] = False,
+    json_out: JsonOut = False,
+) -> None:
+    """The run's Pareto front (or every trial) as a table sorted by latency."""
+    from autoedge.results import load_run
+
+    view = load_run(run)
+    rows = view.trials if all_trials else view.front
+    if all_trials:
+        rows = rows.sort_values(["latency_ms", "number"], na_position="last")
+    if json_out:
+        sys.stdout.write(json.dumps(_records(rows), sort_keys=True) + "\n")
+        return
+    what = "trials" if all_trials else "Pareto front"
+    _front_table(rows, title=f"{what} of {run} ({len(rows)} rows)")
+
+
+def pick_cmd(
+    run: RunArg,
+    max_latency_ms: MaxLatency = None,
+    max_size_kb: MaxSize = None,
+    max_memory_kb: MaxMemory = None,
+    min_accuracy: MinAccuracy = None,
+    json_out: JsonOut = False,
+) -> None:
+    """The most accurate front point under the bounds (ties go to the faster).
+
+    Exits 1 when no front point qualifies.
+    """
+    from autoedge.results import load_run, pick_point
+    from autoedge.search import Constraints
+
+    bounds = Constraints(
+        max_latency_ms=max_latency_ms,
+        max_size_kb=max_size_kb,
+        max_memory_kb=max_memory_kb,
+        min_accuracy=min_accuracy,
+    )
+    view = load_run(run)
+    row = pick_point(
+        view.front,
+        max_latency_ms=bounds.max_latency_ms,
+        max_size_kb=bounds.max_size_kb,
+        max_memory_kb=bounds.max_memory_kb,
+        min_accuracy=bounds.min_accuracy,
+    )
+    if row is None:
+        err.print(
+            f"autoedge: no front point of {run} meets {bounds.describe()} "
+            f"({len(view.front)} front points; see `autoedge show {run}`)",
+            markup=False,
+        )
+        raise typer.Exit(1)
+    data = _records(row.to_frame().T)[0]
+    if json_out:
+        sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+        return
+    out.print(
+        f"trial {data['number']} key {data['key']}: accuracy {_pct(data['accuracy'])}, latency "
+        f"{data['latency_ms']:.3f} ms ({data['latency_source']}), size "
+        f"{data['size_bytes'] / 1000:.1f} kB, peak memory {data['peak_memory_bytes'] / 1000:.1f}"
+        f" kB\n  {data['arch']}"
+    )
+
+
+def _front_table(rows: pd.DataFrame, *, title: str) -> None:
+    """Metrics as a table, then each row's block strings on a line of their own."""
+    table = Table(title=title, title_justify="left")
+    for col in ("#", "state", "accuracy", "latency ms", "source", "size kB", "params", "MACs"):
+        table.add_column(col, justify="left" if col in ("state", "source") else "right")
+    table.add_column("key", no_wrap=True)
+    records = _records(rows)
+    for r in records:
+        reused = r.get("reused_from")
+        table.add_row(
+            str(r["number"]),
+            r["state"] + (f" =#{reused}" if reused is not None else ""),
+            _pct(r["accuracy"]),
+            _fmt(r["latency_ms"], "{:.3f}"),
+            r["latency_source"] or "-",
+            _fmt(r["size_bytes"], "{:.1f}", scale=1e-3),
+            _fmt(r["params"], "{:,.0f}"),
+            _fmt(r["macs"], "{:,.0f}"),
+            r["key"],
+        )
+    out.print(table)
+    for r in records:
+        detail = r["arch"] if r["state"] == "ok" else f"{r['error'] or r['state']}"
+        out.print(f"  #{r['number']}: {detail}", markup=False)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts (NaN -> None, numpy scalars -> Python)."""
+    return [_clean(r) for r in frame.to_dict(orient="records")]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is not None and type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    return value
+
+
+def _fmt(v: Any, spec: str, *, scale: float = 1.0) -> str:
+    return "-" if v is None else spec.format(v * scale)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"

@@ -1,0 +1,52 @@
+"""EvaluationSession: a run's data, teacher and target, prepared once for many candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from autoedge.data.dataset import ImageDataset
+from autoedge.evaluate.fidelity import Fidelity
+from autoedge.evaluate.result import EvalResult
+from autoedge.evaluate.teacher import Teacher, prepare_teacher
+from autoedge.hardware.targets import Target
+from autoedge.space.candidate import Candidate
+
+
+class EvaluationSession:
+    """Call it with (candidate, fidelity) for an EvalResult; the search sees only this callable.
+
+    The teacher is prepared on the first candidate that distils (``auto`` may train it once,
+    then it is cached on disk); a run whose candidates never distil never loads one.
+    """
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        target: Target,
+        *,
+        teacher: str = "auto",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.target = target
+        self.teacher_spec = teacher
+        self.log = log
+        self._teacher: Teacher | None = None
+        self._teacher_ready = False
+
+    def teacher(self) -> Teacher | None:
+        """The run's teacher (None for ``--teacher none``), prepared on first use."""
+        if not self._teacher_ready:
+            self._teacher = prepare_teacher(self.teacher_spec, self.dataset, log=self.log)
+            self._teacher_ready = True
+            if self.log and self._teacher is not None:
+                self.log(f"teacher: {self._teacher.description}")
+        return self._teacher
+
+    def __call__(self, candidate: Candidate, fidelity: Fidelity) -> EvalResult:
+        from autoedge.evaluate.evaluator import evaluate  # torch loads with the first candidate
+
+        teacher = self.teacher() if candidate.kd_alpha > 0 else None
+        return evaluate(
+            candidate, self.dataset, target=self.target, fidelity=fidelity, teacher=teacher
+        )

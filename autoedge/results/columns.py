@@ -1,0 +1,60 @@
+"""Column names of the trials table that every results module agrees on."""
+
+from __future__ import annotations
+
+BASE_COLUMNS: tuple[str, ...] = (
+    "number",
+    "state",
+    "key",
+    "started_at",
+    "finished_at",
+    "reused_from",
+    "baseline",
+    "feasible",
+    "error",
+    "accuracy",
+    "accuracy_torch",
+    "accuracy_gap",
+    "latency_ms",
+    "latency_p90_ms",
+    "latency_spread",
+    "latency_source",
+    "target",
+    "size_bytes",
+    "onnx_bytes",
+    "onnx_fp32_bytes",
+    "int8",
+    "params",
+    "macs",
+    "peak_memory_bytes",
+    "test_images",
+    "teacher",
+    "wall_s",
+    "arch",
+)
+"""The fixed leading columns of trials.csv, in order; gene columns follow them."""
+
+METRIC_COLUMNS: tuple[str, ...] = BASE_COLUMNS[
+    BASE_COLUMNS.index("accuracy") : BASE_COLUMNS.index("wall_s") + 1
+]
+"""Per-trial measurements (NaN for failed or interrupted trials)."""
+
+TEXT_COLUMNS: tuple[str, ...] = (
+    "state",
+    "key",
+    "started_at",
+    "finished_at",
+    "baseline",
+    "error",
+    "latency_source",
+    "arch",
+)
+"""Columns read back from CSV as strings, with missing values as ""."""
+
+OBJECTIVE_COLUMNS: dict[str, tuple[str, str]] = {
+    "accuracy": ("accuracy", "maximize"),
+    "latency": ("latency_ms", "minimize"),
+    "size": ("size_bytes", "minimize"),
+    "memory": ("peak_memory_bytes", "minimize"),
+}
+"""Objective name -> (trials column, direction)."""

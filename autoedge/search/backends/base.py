@@ -1,0 +1,46 @@
+"""The backend interface: ask for a candidate, tell its result, list the trials so far."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from autoedge.evaluate.result import EvalResult
+from autoedge.search.records import TrialRecord
+from autoedge.space.candidate import Candidate
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A candidate the backend wants evaluated, under its trial number."""
+
+    number: int
+    candidate: Candidate
+    baseline: str | None = None
+
+
+class Backend(ABC):
+    """A search strategy with durable storage; the loop drives it one trial at a time.
+
+    Opening a backend on existing storage recovers it: trials left running by a killed
+    process are marked interrupted and their candidates queued to run again.
+    """
+
+    @abstractmethod
+    def ask(self) -> Proposal:
+        """Start a trial and return its candidate."""
+
+    @abstractmethod
+    def tell(self, number: int, result: EvalResult, *, reused_from: int | None = None) -> None:
+        """Finish trial `number` with `result` (copied from trial `reused_from` if given)."""
+
+    @abstractmethod
+    def interrupt(self, number: int) -> None:
+        """Give trial `number` up unfinished; its candidate runs again on resume."""
+
+    @abstractmethod
+    def records(self) -> list[TrialRecord]:
+        """Every started trial, in trial-number order."""
+
+    def close(self) -> None:  # noqa: B027 - an optional hook
+        """Release storage handles."""

@@ -1,0 +1,211 @@
+"""The Optuna backend: a multi-objective study in SQLite, driven by ask/tell.
+
+Each trial keeps its candidate (user attribute ``candidate``) from the moment it is asked, and
+its EvalResult (``result``, ``status``) once told, so the database alone rebuilds every table.
+Failed candidates are Optuna FAIL trials with ``status = failed``; a FAIL trial without a
+status is one that a stop interrupted, and its parameters are queued to run again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autoedge.evaluate.result import EvalResult, failed_result
+from autoedge.search.backends.base import Backend, Proposal
+from autoedge.search.config import RunConfig
+from autoedge.search.objectives import objective_directions, objective_values
+from autoedge.search.records import FAILED, INTERRUPTED, OK, RUNNING, TrialRecord
+from autoedge.space.axes import Value
+from autoedge.space.candidate import Candidate
+from autoedge.space.sampling import sample_candidate
+from autoedge.space.spec import SearchSpace
+
+STUDY_NAME = "autoedge"
+_SEEDED = "autoedge.warm_start_queued"
+
+
+class OptunaGenes:
+    """A GeneSource that asks an Optuna trial, so the study records exactly the live genes."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def categorical(self, name: str, choices: tuple[Value, ...]) -> Value:
+        return self.trial.suggest_categorical(name, list(choices))
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        return self.trial.suggest_int(name, low, high)
+
+    def real(self, name: str, low: float, high: float, step: float) -> float:
+        v = self.trial.suggest_float(name, low, high, step=step)
+        return low + step * round((v - low) / step)  # the grid value RandomGenes would give
+
+
+def make_sampler(
+    config: RunConfig, kind: str, *, trials_so_far: int = 0
+) -> optuna.samplers.BaseSampler:
+    """The sampler for `kind` (tpe, nsga2, random), seeded, with the run's constraints.
+
+    A resumed run seeds with `seed + trials_so_far`, so it does not replay the random draws
+    its first session already made (reproducible, and no wasted duplicates).
+    """
+    with warnings.catch_warnings():
+        # TPE's `group` is marked experimental; it serves conditional genes well, and the
+        # warning would otherwise break into every run's progress display.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(config, kind, config.seed + trials_so_far)
+
+
+def _sampler(config: RunConfig, kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "nsga2":
+        population = max(10, min(50, config.budget // 4))
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+class OptunaBackend(Backend):
+    """Ask/tell over an Optuna study stored at `db` (SQLite).
+
+    `sampler(trials_so_far)` makes the sampler once the study is open (see make_sampler).
+    """
+
+    def __init__(
+        self,
+        db: Path,
+        config: RunConfig,
+        space: SearchSpace,
+        *,
+        sampler: Callable[[int], optuna.samplers.BaseSampler],
+        warm_start: Sequence[tuple[str, Candidate]] = (),
+    ) -> None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.config = config
+        self.space = space
+        self._storage = optuna.storages.RDBStorage(
+            f"sqlite:///{Path(db).resolve()}",
+            engine_kwargs={"connect_args": {"timeout": 60}},
+        )
+        self.study = optuna.create_study(
+            storage=self._storage,
+            study_name=STUDY_NAME,
+            directions=objective_directions(config.objectives),
+            sampler=sampler(0),
+            load_if_exists=True,
+        )
+        existing = len(self.study.get_trials(deepcopy=False))
+        if existing:
+            self.study.sampler = sampler(existing)
+        self._live: dict[int, optuna.Trial] = {}
+        self._recover()
+        if not self.study.user_attrs.get(_SEEDED):
+            for name, cand in warm_start:
+                self.study.enqueue_trial(cand.genes(), user_attrs={"baseline": name})
+            self.study.set_user_attr(_SEEDED, True)
+
+    def _recover(self) -> None:
+        """Trials a killed process left RUNNING: mark them interrupted, queue them again."""
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self.study.tell(t.number, state=TrialState.FAIL)
+            self._requeue(t)
+
+    def _requeue(self, t: FrozenTrial) -> None:
+        attrs = {"rerun_of": t.number}
+        if t.user_attrs.get("baseline"):
+            attrs["baseline"] = t.user_attrs["baseline"]
+        self.study.enqueue_trial(t.params, user_attrs=attrs)
+
+    def ask(self) -> Proposal:
+        trial = self.study.ask()
+        try:
+            cand = sample_candidate(self.space, OptunaGenes(trial))
+        except BaseException:
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
+        trial.set_user_attr("key", cand.key)
+        trial.set_user_attr("candidate", cand.to_json())
+        self._live[trial.number] = trial
+        return Proposal(trial.number, cand, trial.user_attrs.get("baseline"))
+
+    def tell(self, number: int, result: EvalResult, *, reused_from: int | None = None) -> None:
+        trial = self._live.pop(number)
+        values = objective_values(self.config.objectives, result) if result.ok else None
+        if result.ok and values is None:  # cannot be ranked: record it as failed, with why
+            result = failed_result(
+                result.key, "measure: an objective value is missing or not finite"
+            )
+        stored = result.to_json()
+        stored.pop("candidate", None)  # kept once, in the `candidate` attribute
+        trial.set_user_attr("result", stored)
+        trial.set_user_attr("status", OK if result.ok else FAILED)
+        if reused_from is not None:
+            trial.set_user_attr("reused_from", reused_from)
+        if values is None:
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        # Optuna's samplers read these: infeasible points guide the search, ranked below
+        # feasible ones by how far they miss.
+        for name, value in self.config.constraints.violations(result).items():
+            trial.set_constraint(name, value)
+        self.study.tell(trial, values)
+
+    def interrupt(self, number: int) -> None:
+        trial = self._live.pop(number, None)
+        if trial is None:
+            return
+        self.study.tell(trial, state=TrialState.FAIL)
+        self._requeue(self.study.get_trials(deepcopy=False)[number])
+
+    def records(self) -> list[TrialRecord]:
+        out = []
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == TrialState.WAITING:
+                continue
+            out.append(self._record(t))
+        return out
+
+    def _record(self, t: FrozenTrial) -> TrialRecord:
+        attrs = t.user_attrs
+        cand = attrs.get("candidate") or {}
+        result = _result(attrs, cand)
+        if t.state == TrialState.RUNNING:
+            state = RUNNING
+        elif t.state == TrialState.COMPLETE and result is not None:
+            state = OK
+        elif result is not None and not result.ok:
+            state = FAILED
+        else:  # stopped before its result was told
+            state, result = INTERRUPTED, None
+        return TrialRecord(
+            number=t.number,
+            state=state,
+            key=attrs.get("key", ""),
+            candidate=cand,
+            started_at=_iso(t.datetime_start),
+            finished_at=_iso(t.datetime_complete),
+            result=result,
+            reused_from=attrs.get("reused_from"),
+            baseline=attrs.get("baseline"),
+            feasible=state == OK and self.config.constraints.satisfied(result),
+        )
+
+    def close(self) -> None:
+        self._storage.remove_session()
+
+
+def _result(attrs: dict[str, Any], candidate: dict[str, Any]) -> EvalResult | None:
+    data = attrs.get("result")
+    if not data:
+        return None
+    return EvalResult.from_json({**data, "candidate": candidate})
+
+
+def _iso(dt: Any) -> str | None:
+    return dt.isoformat(timespec="seconds") if dt is not None else None

@@ -1,0 +1,127 @@
+"""RunConfig: everything that defines a search run, stored in run.json and checked on resume."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from autoedge.errors import SearchError
+from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
+from autoedge.search.objectives import DEFAULT_OBJECTIVES, Constraints, parse_objectives
+from autoedge.space.registry import DEFAULT_SPACE
+
+SAMPLERS = ("tpe", "nsga2")
+#: Settings a resumed run may change; every other one is fixed when the run starts.
+ADJUSTABLE = ("out", "budget", "refine")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One search: what to search, on what data, for which target, how hard, and where to.
+
+    `budget` counts trials that produced a result (ok, failed or reused); trials interrupted
+    by a stop are re-run and not counted. `refine` re-evaluates that many front points at
+    full fidelity after the budget is spent.
+    """
+
+    out: str
+    space: str = DEFAULT_SPACE
+    data: str = "fashion-mnist"
+    target: str = "host"
+    budget: int = 200
+    backend: str = "optuna"
+    sampler: str = "tpe"
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    constraints: Constraints = field(default_factory=Constraints)
+    fidelity: Fidelity = DEFAULT_FIDELITY
+    teacher: str = "auto"
+    seed: int = 0
+    refine: int = 0
+    warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
+            raise SearchError(f"--budget must be an integer >= 1, got {self.budget!r}")
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or self.refine < 0:
+            raise SearchError(f"--refine must be an integer >= 0, got {self.refine!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SearchError(f"--seed must be an integer, got {self.seed!r}")
+        if self.sampler not in SAMPLERS:
+            raise SearchError(
+                f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}"
+            )
+        object.__setattr__(self, "objectives", parse_objectives(self.objectives))
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["objectives"] = list(self.objectives)
+        data["constraints"] = self.constraints.to_json()
+        data["fidelity"] = self.fidelity.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunConfig:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SearchError(f"unknown run settings: {', '.join(sorted(unknown))}")
+        data = dict(data)
+        data["objectives"] = tuple(data.get("objectives", DEFAULT_OBJECTIVES))
+        data["constraints"] = Constraints.from_json(data.get("constraints") or {})
+        data["fidelity"] = Fidelity.from_json(data.get("fidelity") or {})
+        return cls(**data)
+
+    @classmethod
+    def from_options(cls, out: str, options: dict[str, Any]) -> RunConfig:
+        """A new run from the user's options (`constraints`/`fidelity` as partial dicts)."""
+        return cls.from_json(_merge(cls(out=out).to_json(), {**options, "out": out}))
+
+    def resumed_with(self, options: dict[str, Any]) -> RunConfig:
+        """This stored config with the user's explicit options applied.
+
+        Only `ADJUSTABLE` settings may change; another option that differs from the stored
+        run raises SearchError naming it (a resumed run keeps the settings it started with).
+        """
+        new = RunConfig.from_json(_merge(self.to_json(), options))
+        for name in options:
+            if name in ADJUSTABLE:
+                continue
+            if getattr(new, name) != getattr(self, name):
+                raise SearchError(
+                    f"--{name.replace('_', '-')} {_show(getattr(new, name))} differs from the "
+                    f"run's {_show(getattr(self, name))}; a resumed run keeps its settings "
+                    "(start a new --out to change them)"
+                )
+        return replace(self, **{k: getattr(new, k) for k in ADJUSTABLE})
+
+
+def default_out(target: str, now: datetime | None = None) -> str:
+    """results/runs/<timestamp>-<target>, with the target made safe for a folder name."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_") or "target"
+    return str(Path("results") / "runs" / f"{stamp}-{safe}")
+
+
+def _merge(base: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """`base` JSON with `options` applied; nested settings merge field by field."""
+    out = dict(base)
+    for name, value in options.items():
+        if name in ("constraints", "fidelity") and isinstance(value, dict):
+            out[name] = {**base.get(name, {}), **value}
+        elif isinstance(value, Constraints | Fidelity):
+            out[name] = value.to_json()
+        else:
+            out[name] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, Constraints):
+        return f"({value.describe()})"
+    if isinstance(value, Fidelity):
+        return f"(epochs {value.epochs}, subset {value.subset})"
+    return str(value)

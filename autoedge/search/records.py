@@ -1,0 +1,39 @@
+"""TrialRecord: one trial of a run as the loop, the tables and the report see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoedge.evaluate.result import EvalResult
+
+OK = "ok"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+RUNNING = "running"
+#: States of a trial that has its result; the budget counts these.
+COUNTED = (OK, FAILED)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial: its candidate, when it ran, and its result (None until it has one).
+
+    `reused_from` names the trial whose result a duplicate candidate copied; `baseline` is
+    the hand-baseline name of a warm-start trial; `feasible` says it meets the constraints.
+    """
+
+    number: int
+    state: str
+    key: str
+    candidate: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: EvalResult | None = None
+    reused_from: int | None = None
+    baseline: str | None = None
+    feasible: bool = False
+
+    @property
+    def counted(self) -> bool:
+        return self.state in COUNTED

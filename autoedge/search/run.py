@@ -1,0 +1,314 @@
+"""The search loop: ask, evaluate (or reuse), tell, write the run folder; stop and resume safely.
+
+Every finished trial is committed to the study database before anything else happens, and
+the tables are rewritten atomically after it, so a SIGKILL at any point loses at most the
+trial that was running (it runs again on resume). Ctrl-C interrupts the running trial,
+writes the tables and returns a summary marked `stopped`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from autoedge import __version__
+from autoedge.errors import AutoEdgeError, RunError, SearchError
+from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
+from autoedge.evaluate.result import EvalResult
+from autoedge.results import RUN_FORMAT, RunFolder, write_csv_atomic, write_json_atomic
+from autoedge.search.backends import Backend, get_backend
+from autoedge.search.config import RunConfig, default_out
+from autoedge.search.outputs import (
+    SearchSummary,
+    choose_for_refinement,
+    front_of,
+    write_outputs,
+)
+from autoedge.search.records import OK, TrialRecord
+from autoedge.search.table import trial_row, trials_frame
+from autoedge.space.candidate import Candidate
+from autoedge.space.loader import dump_space, load_space_text
+from autoedge.space.presets import baseline_candidate, list_baselines
+from autoedge.space.registry import get_space
+from autoedge.space.spec import SearchSpace
+
+Evaluator = Callable[[Candidate, Fidelity], EvalResult]
+_VERSIONED = ("torch", "timm", "torch-pruning", "onnx", "onnxruntime", "optuna", "numpy", "pandas")
+
+
+@dataclass(frozen=True)
+class SearchEvent:
+    """Progress of a run: a trial (or a refinement) started or finished."""
+
+    kind: str  # trial_started | trial_finished | refine_started | refine_finished
+    done: int
+    budget: int
+    number: int | None = None
+    key: str = ""
+    reused: bool = False
+    state: str = ""
+    summary: SearchSummary | None = None
+
+
+def plan_run(
+    options: dict[str, Any], *, out: str | None = None, resume: str | None = None
+) -> tuple[RunConfig, bool]:
+    """The config to run and whether it continues a stored run.
+
+    `options` holds only the settings the user gave. A new run fills the rest with defaults;
+    `--resume RUN` (or an `--out` that already holds a run) continues the stored run, where
+    only budget and refine may change and any other differing option is an error.
+    """
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise SearchError("give either --resume RUN or --out DIR (the same folder), not both")
+    folder = resume or out
+    if folder is not None and (Path(folder) / "run.json").is_file():
+        stored = read_run_config(Path(folder))
+        return stored.resumed_with({**options, "out": str(folder)}), True
+    if resume is not None:
+        raise RunError(
+            f"--resume {resume}: not an autoedge run folder (no run.json); give the folder "
+            "`autoedge search --out` wrote"
+        )
+    if folder is not None and Path(folder).exists():
+        path = Path(folder)
+        if not path.is_dir():
+            raise RunError(f"--out {folder} is a file; give a folder for the run")
+        if any(path.iterdir()):
+            raise RunError(
+                f"--out {folder} is not empty and holds no autoedge run; give a new or empty folder"
+            )
+    out_folder = folder or default_out(options.get("target", "host"))
+    return RunConfig.from_options(out_folder, options), False
+
+
+def read_run_config(path: str | Path) -> RunConfig:
+    """The RunConfig stored in a run folder's run.json (RunError if it is not one)."""
+    data = _read_run_json(Path(path))
+    try:
+        return RunConfig.from_json(data["config"])
+    except (AutoEdgeError, KeyError, TypeError) as e:
+        raise RunError(f"{Path(path) / 'run.json'} holds no usable run settings: {e}") from e
+
+
+def run_space(path: str | Path) -> SearchSpace:
+    """The search space a run started with (stored in run.json, so later edits do not apply)."""
+    data = _read_run_json(Path(path))
+    return load_space_text(data["space_yaml"], f"{Path(path) / 'run.json'} (space)")
+
+
+def run_search(
+    config: RunConfig,
+    evaluator: Evaluator,
+    *,
+    on_event: Callable[[SearchEvent], None] | None = None,
+) -> SearchSummary:
+    """Run (or continue) the search described by `config` until its budget is spent."""
+    folder = RunFolder(Path(config.out))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    emit = on_event or (lambda e: None)
+    with folder.lock():
+        space = _start_run_json(folder, config)
+        warm = []
+        if config.warm_start:
+            warm = [(n, baseline_candidate(n, space)) for n in list_baselines(space)]
+        backend = get_backend(config.backend)(folder.db, config, space, warm)
+        try:
+            return _Loop(folder, config, backend, evaluator, emit).run()
+        finally:
+            backend.close()
+
+
+class _Loop:
+    """One run's loop state: the backend, the evaluator and the refinements so far."""
+
+    def __init__(
+        self,
+        folder: RunFolder,
+        config: RunConfig,
+        backend: Backend,
+        evaluator: Evaluator,
+        emit: Callable[[SearchEvent], None],
+    ) -> None:
+        self.folder = folder
+        self.config = config
+        self.backend = backend
+        self.evaluator = evaluator
+        self.emit = emit
+        self.start = time.monotonic()
+        self.refined = _read_refined(folder)
+
+    def run(self) -> SearchSummary:
+        current: int | None = None
+        try:
+            records = self.backend.records()
+            done = sum(r.counted for r in records)
+            known = {r.key: r for r in records if r.counted and r.reused_from is None}
+            while done < self.config.budget:
+                prop = self.backend.ask()
+                current = prop.number
+                prior = known.get(prop.candidate.key)
+                self.emit(
+                    SearchEvent(
+                        "trial_started",
+                        done,
+                        self.config.budget,
+                        prop.number,
+                        prop.candidate.key,
+                        reused=prior is not None,
+                    )
+                )
+                if prior is not None and prior.result is not None:
+                    self.backend.tell(prop.number, prior.result, reused_from=prior.number)
+                else:
+                    self.backend.tell(prop.number, self.evaluator(prop.candidate, self.fidelity))
+                current = None
+                records = self.backend.records()
+                record = next(r for r in records if r.number == prop.number)
+                if record.reused_from is None:
+                    known[record.key] = record
+                done += 1
+                summary = self._write(records)
+                self.emit(
+                    SearchEvent(
+                        "trial_finished",
+                        done,
+                        self.config.budget,
+                        record.number,
+                        record.key,
+                        reused=record.reused_from is not None,
+                        state=record.state,
+                        summary=summary,
+                    )
+                )
+            self._refine(records)
+        except KeyboardInterrupt:
+            if current is not None:
+                self.backend.interrupt(current)
+            return self._write(self.backend.records(), stopped=True)
+        except BaseException:
+            if current is not None:
+                self.backend.interrupt(current)
+            self._write(self.backend.records())
+            raise
+        return self._write(self.backend.records())
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return self.config.fidelity
+
+    def _write(self, records: list[TrialRecord], *, stopped: bool = False) -> SearchSummary:
+        return write_outputs(
+            self.folder,
+            self.config,
+            records,
+            refined=self.refined if len(self.refined) else None,
+            stopped=stopped,
+            wall_s=time.monotonic() - self.start,
+        )
+
+    def _refine(self, records: list[TrialRecord]) -> None:
+        """Re-evaluate `refine` front points at full fidelity (skipping ones already done)."""
+        if self.config.refine <= 0:
+            return
+        front, _ = front_of(trials_frame(records), self.config)
+        by_number = {r.number: r for r in records}
+        done_keys = dict(zip(self.refined["number"], self.refined["key"], strict=True))
+        full = replace(FULL_FIDELITY, seed=self.config.fidelity.seed)
+        chosen = choose_for_refinement(front, self.config.refine)
+        for i, number in enumerate(chosen):
+            record = by_number[number]
+            if done_keys.get(number) == record.key:
+                continue
+            self.emit(SearchEvent("refine_started", i, len(chosen), number, record.key))
+            result = self.evaluator(Candidate.from_json(record.candidate), full)
+            row = trial_row(
+                replace(
+                    record,
+                    state=OK if result.ok else "failed",
+                    result=result,
+                    reused_from=None,
+                    feasible=self.config.constraints.satisfied(result),
+                )
+            )
+            row["fidelity"] = "full"
+            self.refined = pd.concat([self.refined, pd.DataFrame([row])], ignore_index=True)
+            write_csv_atomic(self.folder.refined, self.refined)
+            summary = self._write(records)
+            self.emit(
+                SearchEvent(
+                    "refine_finished",
+                    i + 1,
+                    len(chosen),
+                    number,
+                    record.key,
+                    state=row["state"],
+                    summary=summary,
+                )
+            )
+
+
+def _start_run_json(folder: RunFolder, config: RunConfig) -> SearchSpace:
+    """Write run.json for a new run, or update budget/refine of a stored one; the space."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if folder.config.is_file():
+        data = _read_run_json(folder.path)
+        space = load_space_text(data["space_yaml"], f"{folder.config} (space)")
+        data["config"] = config.to_json()
+        data.setdefault("resumed_at", []).append(now)
+        data["versions_resumed"] = _versions()
+    else:
+        space = get_space(config.space)
+        data = {
+            "format": RUN_FORMAT,
+            "created_at": now,
+            "config": config.to_json(),
+            "space_yaml": dump_space(space),
+            "versions": _versions(),
+        }
+    write_json_atomic(folder.config, data)
+    return space
+
+
+def _read_run_json(path: Path) -> dict[str, Any]:
+    file = path / "run.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise RunError(f"{path} is not an autoedge run folder (no run.json)") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(f"{file} is unreadable or not JSON ({e}); the run folder is damaged") from e
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise RunError(f"{file} is not an autoedge run description (format {RUN_FORMAT})")
+    if "space_yaml" not in data or "config" not in data:
+        raise RunError(f"{file} lacks the run's settings; the run folder is damaged")
+    return data
+
+
+def _read_refined(folder: RunFolder) -> pd.DataFrame:
+    if folder.refined.is_file():
+        try:
+            return pd.read_csv(folder.refined)
+        except (OSError, ValueError, pd.errors.ParserError):
+            pass  # damaged: the refinements are redone
+    return pd.DataFrame(columns=["number", "key"])
+
+
+def _versions() -> dict[str, str]:
+    out = {"autoedge": __version__, "python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["machine"] = f"{platform.machine()} {platform.system()}"
+    return out
