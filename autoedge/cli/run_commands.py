@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
@@ -152,10 +151,10 @@ def search_cmd(
 
 
 def _finish(summary: SearchSummary, json_out: bool) -> None:
-    from autoedge.results import load_run
+    from autoedge.results import jsonable, load_run
 
     if json_out:
-        sys.stdout.write(json.dumps(_clean(summary.to_json()), sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(jsonable(summary.to_json()), sort_keys=True) + "\n")
     else:
         view = load_run(summary.run)
         _front_table(view.front, title=f"Pareto front of {summary.run}")
@@ -350,21 +349,9 @@ def _front_table(rows: pd.DataFrame, *, title: str) -> None:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-safe dicts (NaN -> None, numpy scalars -> Python)."""
-    return [_clean(r) for r in frame.to_dict(orient="records")]
+    from autoedge.results import jsonable
 
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is not None and type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    return value
+    return [jsonable(r) for r in frame.to_dict(orient="records")]
 
 
 def _fmt(v: Any, spec: str, *, scale: float = 1.0) -> str:

@@ -6,6 +6,7 @@ Pure pandas/numpy/matplotlib; nothing here imports torch, optuna or the CLI.
 from __future__ import annotations
 
 from autoedge.results.atomic import (
+    jsonable,
     write_bytes_atomic,
     write_csv_atomic,
     write_json_atomic,
@@ -17,7 +18,7 @@ from autoedge.results.pareto import non_dominated, pareto_front
 from autoedge.results.pick import pick_point
 from autoedge.results.plot import plot_front
 from autoedge.results.report import render_report
-from autoedge.results.run_folder import RUN_FORMAT, RunFolder, RunView, load_run
+from autoedge.results.run_folder import RUN_FORMAT, RunFolder, RunView, load_run, read_run_json
 
 __all__ = [
     "BASE_COLUMNS",
@@ -28,11 +29,13 @@ __all__ = [
     "RunView",
     "accuracy_latency_hypervolume",
     "hypervolume",
+    "jsonable",
     "load_run",
     "non_dominated",
     "pareto_front",
     "pick_point",
     "plot_front",
+    "read_run_json",
     "render_report",
     "write_bytes_atomic",
     "write_csv_atomic",

@@ -31,7 +31,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     numpy scalars/arrays and Paths are converted; NaN and infinities become null so the
     file stays strict JSON.
     """
-    text = json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    text = json.dumps(jsonable(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_text_atomic(path, text)
 
 
@@ -81,13 +81,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` with numpy/pandas scalars, Paths and non-finite floats made plain JSON."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
+        return [jsonable(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if value is pd.NA or value is pd.NaT:

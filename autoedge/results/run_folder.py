@@ -156,13 +156,14 @@ def load_run(path: str | Path) -> RunView:
             f"{folder.path} is not an autoedge run folder (no run.json); "
             "give the folder `autoedge search --out` wrote"
         )
-    config = _read_config(folder.config)
+    config = read_run_json(folder.config)
     trials = read_trials_csv(folder.trials, what="trials")
     front = read_trials_csv(folder.pareto, what="Pareto front")
     return RunView(folder=folder, config=config, trials=trials, front=front)
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def read_run_json(path: Path) -> dict[str, Any]:
+    """A run.json as a dict, checked to be JSON, an object, and of RUN_FORMAT (else RunError)."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

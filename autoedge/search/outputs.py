@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import pandas as pd
 from autoedge.results import (
     RunFolder,
     accuracy_latency_hypervolume,
+    jsonable,
     pareto_front,
     pick_point,
     plot_front,
@@ -102,9 +103,7 @@ def write_outputs(
         facts = {**summary.to_json(), "hypervolume_reference": ref}
         report = render_report(config.to_json(), trials, front, summary=facts)
         write_text_atomic(folder.report, report)
-        summary = SearchSummary(
-            **{**summary.to_json(), "files": [*summary.files, str(folder.plot), str(folder.report)]}
-        )
+        summary = replace(summary, files=[*summary.files, str(folder.plot), str(folder.report)])
     return summary
 
 
@@ -161,7 +160,7 @@ def _best(front: pd.DataFrame, config: RunConfig) -> dict[str, Any] | None:
     if row is None:
         return None
     keep = ("number", "key", "accuracy", "latency_ms", "size_bytes", "peak_memory_bytes", "arch")
-    return {k: _plain(row[k]) for k in keep}
+    return {k: jsonable(row[k]) for k in keep}
 
 
 def _num(v: Any) -> float | None:
@@ -170,11 +169,3 @@ def _num(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v

@@ -8,7 +8,6 @@ writes the tables and returns a summary marked `stopped`.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -24,7 +23,13 @@ from autoedge import __version__
 from autoedge.errors import AutoEdgeError, RunError, SearchError
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
-from autoedge.results import RUN_FORMAT, RunFolder, write_csv_atomic, write_json_atomic
+from autoedge.results import (
+    RUN_FORMAT,
+    RunFolder,
+    read_run_json,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from autoedge.search.backends import Backend, get_backend
 from autoedge.search.config import RunConfig, default_out
 from autoedge.search.outputs import (
@@ -280,17 +285,11 @@ def _start_run_json(folder: RunFolder, config: RunConfig) -> SearchSpace:
 
 
 def _read_run_json(path: Path) -> dict[str, Any]:
-    file = path / "run.json"
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise RunError(f"{path} is not an autoedge run folder (no run.json)") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunError(f"{file} is unreadable or not JSON ({e}); the run folder is damaged") from e
-    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-        raise RunError(f"{file} is not an autoedge run description (format {RUN_FORMAT})")
+    if not (path / "run.json").is_file():
+        raise RunError(f"{path} is not an autoedge run folder (no run.json)")
+    data = read_run_json(path / "run.json")
     if "space_yaml" not in data or "config" not in data:
-        raise RunError(f"{file} lacks the run's settings; the run folder is damaged")
+        raise RunError(f"{path / 'run.json'} lacks the run's settings; the run folder is damaged")
     return data
 
 
