@@ -202,7 +202,7 @@ def _report(
     ]
     for r in table.itertuples():
         lines.append(
-            f"| {r.backend} | {r.budget} | {r.median:.4f} | {r._3:.4f} | {r._4:.4f} | {r.runs} |"
+            f"| {r.backend} | {r.budget} | {r.median:.4f} | {r.min:.4f} | {r.max:.4f} | {r.runs} |"
         )
     lines += [
         "",
