@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from autoedge.errors import AutoEdgeError
+from autoedge.fields import reject_unknown_fields
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ class Fidelity:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fidelity:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise AutoEdgeError(f"unknown fidelity fields: {', '.join(sorted(unknown))}")
+        reject_unknown_fields(cls, data, "fidelity fields")
         return cls(**data)
 
     def with_budget(self, *, epochs: int | None = None, subset: int | None = None) -> Fidelity:

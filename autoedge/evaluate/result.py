@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from autoedge.errors import AutoEdgeError
+from autoedge.fields import reject_unknown_fields
 
 OK = "ok"
 FAILED = "failed"
@@ -66,9 +67,7 @@ class EvalResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EvalResult:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise AutoEdgeError(f"unknown EvalResult fields: {', '.join(sorted(unknown))}")
+        reject_unknown_fields(cls, data, "EvalResult fields")
         return cls(**data)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
+from autoedge.fields import reject_unknown_fields
 from autoedge.search.objectives import DEFAULT_OBJECTIVES, Constraints, parse_objectives
 from autoedge.space.registry import DEFAULT_SPACE
 
@@ -64,9 +65,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunConfig:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise SearchError(f"unknown run settings: {', '.join(sorted(unknown))}")
+        reject_unknown_fields(cls, data, "run settings", SearchError)
         data = dict(data)
         data["objectives"] = tuple(data.get("objectives", DEFAULT_OBJECTIVES))
         data["constraints"] = Constraints.from_json(data.get("constraints") or {})

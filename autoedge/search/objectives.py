@@ -8,6 +8,7 @@ from typing import Any
 
 from autoedge.errors import SearchError
 from autoedge.evaluate.result import EvalResult
+from autoedge.fields import reject_unknown_fields
 from autoedge.results.columns import OBJECTIVE_COLUMNS
 
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("accuracy", "latency", "size")
@@ -112,9 +113,7 @@ class Constraints:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Constraints:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise SearchError(f"unknown constraints: {', '.join(sorted(unknown))}")
+        reject_unknown_fields(cls, data, "constraints", SearchError)
         return cls(**data)
 
     def describe(self) -> str:

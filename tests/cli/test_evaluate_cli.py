@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+
+from autoedge_cli import autoedge
 
 from autoedge.space import get_space, sample_candidates
 
@@ -22,17 +22,6 @@ KEYS = {
     "wall_s",
 }
 FAST = ["--space", "tiny", "--data", "digits", "--epochs", "1", "--subset", "300"]
-
-
-def autoedge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autoedge", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
 
 
 def test_evaluate_json(tmp_path):

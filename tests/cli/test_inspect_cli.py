@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from functools import partial
 
 import pytest
+from autoedge_cli import autoedge as _autoedge
 
 from autoedge.space import Candidate, get_space
 
@@ -23,14 +23,7 @@ REQUIRED = {
 }
 
 
-def autoedge(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autoedge", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+autoedge = partial(_autoedge, timeout=300)
 
 
 def test_inspect_json_lines():

@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from autoedge_cli import autoedge
 
 from autoedge.results import RunFolder, non_dominated
 from autoedge.search.backends.optuna_backend import STUDY_NAME
@@ -20,16 +21,6 @@ from autoedge.search.backends.optuna_backend import STUDY_NAME
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
 CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
 FILES = ("study.db", "run.json", "trials.csv", "pareto.csv", "pareto.png", "report.md")
-
-
-def autoedge(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autoedge", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def start(*args: str) -> subprocess.Popen[str]:
