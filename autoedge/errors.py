@@ -41,3 +41,7 @@ class RunError(AutoEdgeError):
 
 class SearchError(AutoEdgeError):
     """A search cannot start or continue as configured (bad budget, objective, constraint)."""
+
+
+class TargetError(AutoEdgeError):
+    """A target is unknown, cannot run a precision, or its device/agent cannot be reached."""

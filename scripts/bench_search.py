@@ -1,7 +1,7 @@
 """Benchmark the search: (accuracy, latency) hypervolume by budget, optuna vs random vs hand.
 
     .venv/bin/python scripts/bench_search.py [--data fashion-mnist] [--budgets 25,50,100]
-        [--seeds 0,1,2] [--backends optuna,random] [--epochs 1] [--subset 1000]
+        [--seeds 0,1,2] [--backends tpe,nsga2,random] [--epochs 1] [--subset 1000]
         [--test-subset 500] [--latency-ref-ms 5]
 
 For each backend and seed, one search of the default space runs to the largest budget (no
@@ -9,7 +9,8 @@ warm start, objectives accuracy and latency, one fixed low fidelity); the front 
 first B trials is its budget-B front (the samplers do not look at the budget, so this is the
 front a budget-B run would have). The hand baselines - MobileNetV3-Small-like at widths
 0.5 / 0.75 / 1.0, fp32 and int8, as timm's mobilenetv3_small_050/075/100 - are trained at the
-same fidelity. Hypervolume is of (1 - accuracy, latency ms) with reference (1, latency-ref).
+same fidelity. Hypervolume is of (1 - accuracy, latency / latency-ref) with reference
+(1, 1), so it lies in [0, 1].
 Runs are resumable: the run folders under results/bench_search_runs/ are continued.
 Writes results/bench_search.csv (one row per backend, seed, budget), bench_search.md
 (median and spread), bench_search.png.
@@ -18,6 +19,7 @@ Writes results/bench_search.csv (one row per backend, seed, budget), bench_searc
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -39,6 +41,8 @@ from autoedge.space.presets import scaled_baseline
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 OBJECTIVES = ("accuracy", "latency")
+#: Benchmark engine name -> (search backend, Optuna sampler).
+ENGINES = {"tpe": ("optuna", "tpe"), "nsga2": ("optuna", "nsga2"), "random": ("random", "tpe")}
 
 
 def main() -> None:
@@ -46,7 +50,7 @@ def main() -> None:
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--budgets", default="25,50,100")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--backends", default="optuna,random")
+    ap.add_argument("--backends", default=",".join(ENGINES))
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--subset", type=int, default=1000)
     ap.add_argument("--test-subset", type=int, default=500)
@@ -57,6 +61,9 @@ def main() -> None:
     budgets = sorted(int(b) for b in args.budgets.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
     backends = args.backends.split(",")
+    unknown = sorted(set(backends) - set(ENGINES))
+    if unknown:
+        raise SystemExit(f"unknown backends {unknown}; choose from {sorted(ENGINES)}")
     fidelity = Fidelity(
         epochs=args.epochs, subset=args.subset, finetune_subset=500, test_subset=args.test_subset
     )
@@ -65,7 +72,7 @@ def main() -> None:
     print(dataset.describe())
 
     t0 = time.perf_counter()
-    hand = _hand_baselines(session, fidelity)
+    hand = _hand_baselines(session, fidelity, Path(args.runs) / "baselines.csv")
     hand_hv = accuracy_latency_hypervolume(_front(hand), args.latency_ref_ms)
     rows = []
     for backend in backends:
@@ -75,7 +82,8 @@ def main() -> None:
                 space=DEFAULT_SPACE,
                 data=args.data,
                 budget=budgets[-1],
-                backend=backend,
+                backend=ENGINES[backend][0],
+                sampler=ENGINES[backend][1],
                 objectives=OBJECTIVES,
                 fidelity=fidelity,
                 seed=seed,
@@ -111,7 +119,13 @@ def main() -> None:
     print(Path(f"{args.out}.md").read_text())
 
 
-def _hand_baselines(session: EvaluationSession, fidelity: Fidelity) -> pd.DataFrame:
+def _hand_baselines(session: EvaluationSession, fidelity: Fidelity, cache: Path) -> pd.DataFrame:
+    """The hand baselines at `fidelity`, reused from `cache` when it was made at the same one."""
+    stamp = json.dumps(fidelity.to_json(), sort_keys=True)
+    if cache.is_file():
+        cached = pd.read_csv(cache)
+        if "fidelity" in cached.columns and (cached["fidelity"] == stamp).all():
+            return cached.drop(columns="fidelity")
     space = get_space(DEFAULT_SPACE)
     rows = []
     for precision in ("fp32", "int8"):
@@ -131,7 +145,10 @@ def _hand_baselines(session: EvaluationSession, fidelity: Fidelity) -> pd.DataFr
                 }
             )
             print(rows[-1])
-    return pd.DataFrame(rows)
+    hand = pd.DataFrame(rows)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    hand.assign(fidelity=stamp).to_csv(cache, index=False)
+    return hand
 
 
 def _front(hand: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +210,7 @@ def _report(
         "",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs; total wall {wall / 60:.0f} min",
         f"- Fidelity: {fidelity.to_json()}",
-        f"- Hypervolume of (1 - accuracy, latency ms), reference (1, {args.latency_ref_ms} ms); "
+        f"- Hypervolume of (1 - accuracy, latency / {args.latency_ref_ms} ms), reference (1, 1); "
         "objectives accuracy and latency; no warm start",
         f"- Hand baselines' front hypervolume: {hand_hv:.4f}",
         "",

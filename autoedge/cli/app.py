@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from autoedge import __version__
+from autoedge.cli.agent_commands import agent_app
 from autoedge.cli.consoles import err, out
 from autoedge.cli.run_commands import pick_cmd, search_cmd, show_cmd
+from autoedge.cli.target_commands import calibrate_cmd, latency_cmd, targets_cmd
 from autoedge.errors import AutoEdgeError
 
 if TYPE_CHECKING:
@@ -214,6 +216,10 @@ def _render_result(r: EvalResult) -> None:
 app.command("search")(search_cmd)
 app.command("show")(show_cmd)
 app.command("pick")(pick_cmd)
+app.command("targets")(targets_cmd)
+app.command("latency")(latency_cmd)
+app.command("calibrate")(calibrate_cmd)
+app.add_typer(agent_app, name="agent")
 
 
 @app.callback(invoke_without_command=True)

@@ -96,9 +96,10 @@ def search_cmd(
     from autoedge.data import get_dataset
     from autoedge.evaluate.session import EvaluationSession
     from autoedge.evaluate.teacher import check_teacher_spec
+    from autoedge.hardware.onnx_graph import precision_bits
     from autoedge.hardware.targets import get_target
     from autoedge.search import get_backend, plan_run, run_search, run_space
-    from autoedge.space import get_space
+    from autoedge.space import get_space, restrict_bits
 
     given = {
         "space": space,
@@ -128,8 +129,13 @@ def search_cmd(
     config, resumed = plan_run(options, out=out_dir, resume=resume)
     # Check everything the run needs before anything is written.
     get_backend(config.backend)
-    run_space(config.out) if resumed else get_space(config.space)
     tgt = get_target(config.target)
+    bits = precision_bits(tgt.precisions)
+    dropped: list[int] = []
+    if resumed:
+        run_space(config.out)
+    else:
+        _, dropped = restrict_bits(get_space(config.space), bits, target=config.target)
     check_teacher_spec(config.teacher)
     dataset = get_dataset(config.data)
 
@@ -144,9 +150,14 @@ def search_cmd(
         f"{config.constraints.describe()}, fidelity {config.fidelity.epochs} epochs x "
         f"{config.fidelity.subset or 'all'} images"
     )
+    if dropped:
+        log(
+            f"target {tgt.name} executes {', '.join(tgt.precisions)}: bit-widths "
+            f"{', '.join(map(str, dropped))} are not searched (no kernels run them there)"
+        )
     session = EvaluationSession(dataset, tgt, teacher=config.teacher, log=log)
     with _SigtermAsInterrupt(), _SearchProgress(config.budget, quiet=json_out) as progress:
-        summary = run_search(config, session, on_event=progress.update)
+        summary = run_search(config, session, on_event=progress.update, executable_bits=bits)
     _finish(summary, json_out)
 
 

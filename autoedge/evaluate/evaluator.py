@@ -35,6 +35,7 @@ from autoedge.data.dataset import ImageDataset
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
 from autoedge.evaluate.result import OK, EvalResult, accuracy_gap, failed_result
 from autoedge.evaluate.teacher import Teacher
+from autoedge.hardware.onnx_graph import precision_bits
 from autoedge.hardware.onnx_memory import peak_activation_bytes
 from autoedge.hardware.onnx_runtime import open_session, run_session
 from autoedge.hardware.targets import Target, get_target
@@ -68,6 +69,13 @@ def evaluate(
         "candidate": candidate.to_json(),
         "teacher": teacher.description if teacher and candidate.kd_alpha > 0 else None,
     }
+    unrunnable = _bits(candidate) - precision_bits(tgt.precisions)
+    if unrunnable:
+        reason = (
+            f"setup: target {tgt.name} executes {', '.join(tgt.precisions)} only; "
+            f"{', '.join(map(str, sorted(unrunnable)))}-bit tensors have no kernel there"
+        )
+        return failed_result(candidate.key, reason, wall_s=0.0, phase_s={}, **common)
     try:
         with _workdir(workdir) as folder:
             metrics = _run(candidate, dataset, tgt, fidelity, teacher, folder, clock, on_step)
@@ -157,7 +165,9 @@ def _run(
     with clock("measure"):
         acc_torch = accuracy(predict_logits(qat, x_test), y_test)
         acc_onnx = _onnx_accuracy(deploy_path, x_test, y_test, fidelity.batch_size * 4)
-        latency = target.latency(deploy_path, runs=fidelity.latency_runs)
+        latency = target.latency(
+            deploy_path, runs=fidelity.latency_runs, precision=_run_precision(candidate, target)
+        )
         peak = peak_activation_bytes(fp32_path, batch=1, bytes_per_element=1 if int8 else 4)
         params = count_params(frozen)
         macs = count_macs(frozen, example[:1])
@@ -179,6 +189,17 @@ def _run(
         "peak_memory_bytes": peak,
         "test_images": len(y_test),
     }
+
+
+def _bits(candidate: Candidate) -> set[int]:
+    return {b for s in candidate.stages for b in (s.weight_bits, s.act_bits)}
+
+
+def _run_precision(candidate: Candidate, target: Target) -> str | None:
+    """fp16 where every tensor is 16-bit and the target runs fp16; else the graph's own."""
+    if max(_bits(candidate)) == 16 and "fp16" in target.precisions:
+        return "fp16"
+    return None
 
 
 def _all_eight_bit(candidate: Candidate) -> bool:

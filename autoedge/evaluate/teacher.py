@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from autoedge.cache import cache_root
 from autoedge.data.dataset import ImageDataset
 from autoedge.errors import TeacherError
 
@@ -67,12 +67,6 @@ class Teacher:
     train_logits: np.ndarray  # float32 (n_train, classes)
     accuracy: float | None
     card: dict[str, Any] = field(default_factory=dict)
-
-
-def cache_root() -> Path:
-    """Where cached teachers live (``$AUTOEDGE_CACHE`` or ``~/.cache/autoedge``)."""
-    env = os.environ.get("AUTOEDGE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "autoedge"
 
 
 def prepare_teacher(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from autoedge.errors import AutoEdgeError
 from autoedge.hardware.onnx_runtime import open_session
@@ -24,7 +25,8 @@ class LatencyMeasurement:
     spread: float  # (p90 - min) / median: how noisy the machine was
     runs: int
     threads: int
-    source: str = "measured"
+    source: str = "measured"  # "measured" on a device, or "predicted" by a calibrated model
+    detail: str = ""  # where the number came from: the runtime's versions, or the calibration
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,6 +42,14 @@ def measure_host_latency(
     if threads < 1 or warmup < 0 or runs < 3:
         raise AutoEdgeError("latency: need threads >= 1, warmup >= 0 and runs >= 3")
     session = open_session(path, threads=threads)
+    return time_session(session, threads=threads, warmup=warmup, runs=runs, seed=seed)
+
+
+def time_session(
+    session: ort.InferenceSession, *, threads: int, warmup: int, runs: int, seed: int = 0
+) -> LatencyMeasurement:
+    """Time an open session: `warmup` untimed runs, then `runs` (>= 3) timed batch-1 runs on
+    a seeded random float32 input; `threads` is what the session was opened with."""
     inp = session.get_inputs()[0]
     shape = [1 if not isinstance(d, int) or d <= 0 else d for d in inp.shape]
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)

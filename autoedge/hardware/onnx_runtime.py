@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +11,20 @@ import onnxruntime as ort
 from autoedge.errors import ExportError
 
 
-def open_session(path: str | Path, *, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session for `path`; `threads` caps intra-op threads."""
+def open_session(
+    path: str | Path, *, threads: int | None = None, providers: Sequence[str] | None = None
+) -> ort.InferenceSession:
+    """An ONNX Runtime session for `path` on the CPU, or on `providers` (in order of
+    preference); `threads` caps intra-op threads."""
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            str(path), opts, providers=list(providers or ["CPUExecutionProvider"])
+        )
     except Exception as e:  # ORT raises its own exception types for bad models
         raise ExportError(f"ONNX Runtime cannot load {path}: {e}") from e
 

@@ -1,49 +1,152 @@
-"""Targets: where a candidate's latency comes from. A registry; `host` measures this machine.
+"""Targets: where a candidate's latency comes from, and always labelled with which.
 
-A target sees only an ONNX file, never how the model was made. The targets issue adds
-calibrated predictors for edge devices and remote agents behind the same interface.
+`host` is measured on this machine in ONNX Runtime (and each measurement also feeds its
+latency model, see host_store); the edge devices (`rpi4`, `jetson-nano`, `jetson-orin-nano` =
+`jetson`, `jetson-xavier`) are predicted by their calibrated per-operator model; and
+`agent:HOST:PORT` is measured on whatever device runs `autoedge agent serve`. A target sees only
+an ONNX file, never how the model was made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from autoedge.errors import AutoEdgeError
+from autoedge.cache import cache_root
+from autoedge.errors import TargetError
+from autoedge.hardware.calibration import predict_with
 from autoedge.hardware.host_latency import LatencyMeasurement, measure_host_latency
+from autoedge.hardware.onnx_graph import at_precision, graph_work, ops_precision
+from autoedge.hardware.profiles import TargetProfile, load_profile, shipped_profiles
 
 
 class Target(Protocol):
-    """Something that can say how long one batch-1 inference of an ONNX model takes."""
+    """Something that can say how long one batch-1 inference of an ONNX model takes.
+
+    `precisions` are what the target's runtime really executes ("fp32", "fp16", "int8").
+    `precision` asks for the model to be timed as run at that precision (None: as the graph
+    says: int8 where it is QDQ-quantized, else fp32); a target that cannot run it raises
+    TargetError.
+    """
 
     name: str
+    precisions: tuple[str, ...]
 
-    def latency(self, onnx_path: Path, *, runs: int) -> LatencyMeasurement: ...
+    def latency(
+        self, onnx_path: Path, *, runs: int, precision: str | None = None
+    ) -> LatencyMeasurement: ...
 
 
 @dataclass(frozen=True)
 class HostTarget:
     """This machine, measured in ONNX Runtime on the CPU with pinned threads."""
 
+    profile: TargetProfile
     name: str = "host"
     threads: int = 1
+    record: bool = True  # keep each measurement for the host latency model
 
-    def latency(self, onnx_path: Path, *, runs: int) -> LatencyMeasurement:
-        return measure_host_latency(onnx_path, threads=self.threads, runs=runs)
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return self.profile.precisions
+
+    def latency(
+        self, onnx_path: Path, *, runs: int, precision: str | None = None
+    ) -> LatencyMeasurement:
+        ops = graph_work(onnx_path) if self.record or precision else None
+        if precision is not None:
+            self.profile.check_precision(precision)
+            actual = ops_precision(ops or [])
+            if actual != precision:
+                raise TargetError(
+                    f"host measures the graph as it is ({actual}); export the model at "
+                    f"{precision} to time it at {precision}"
+                )
+        result = measure_host_latency(onnx_path, threads=self.threads, runs=runs)
+        if self.record and ops is not None:
+            from autoedge.hardware.host_store import record_measurement
+
+            record_measurement(self.profile, ops, result)
+        return result
 
 
-_REGISTRY: dict[str, Callable[[], Target]] = {"host": HostTarget}
+@dataclass(frozen=True)
+class PredictedTarget:
+    """An edge device predicted by its profile's calibrated per-operator latency model."""
+
+    profile: TargetProfile
+    origin: str  # where the profile was read from
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return self.profile.precisions
+
+    def latency(
+        self, onnx_path: Path, *, runs: int = 0, precision: str | None = None
+    ) -> LatencyMeasurement:
+        ops = graph_work(onnx_path)
+        prec = precision or ops_precision(ops)
+        self.profile.check_precision(prec)
+        ms = predict_with(self.profile, at_precision(ops, prec))
+        cal = self.profile.calibration
+        return LatencyMeasurement(
+            median_ms=ms,
+            p90_ms=ms,
+            min_ms=ms,
+            spread=0.0,
+            runs=0,
+            threads=0,
+            source="predicted",
+            detail=f"{self.profile.name} {prec} model ({self.origin}); calibration: {cal.source}",
+        )
+
+
+def user_profile_path(name: str) -> Path:
+    """Where `autoedge calibrate` writes a target's refitted profile for later runs."""
+    return cache_root() / "targets" / f"{name}.yaml"
+
+
+def target_profile(name: str) -> tuple[TargetProfile, str]:
+    """The profile for a target name or alias (a refitted one first), and where it came from.
+
+    A path to a profile YAML is also accepted.
+    """
+    if name.endswith((".yaml", ".yml")):
+        return load_profile(name), name
+    shipped = shipped_profiles()
+    canonical = next(
+        (p.name for p in shipped.values() if name == p.name or name in p.aliases), None
+    )
+    if canonical is None:
+        raise TargetError(
+            f"unknown target {name!r}; choose one of: {', '.join(list_targets())}, "
+            "agent:HOST:PORT, or a profile .yaml"
+        )
+    user = user_profile_path(canonical)
+    if user.is_file():
+        return load_profile(user), str(user)
+    return shipped[canonical], "shipped"
 
 
 def list_targets() -> list[str]:
-    """Names of the registered targets."""
-    return sorted(_REGISTRY)
+    """Names of the shipped targets (aliases not repeated)."""
+    return sorted(shipped_profiles())
 
 
 def get_target(name: str) -> Target:
-    """A target by name; an unknown name errors with the valid ones."""
-    if name not in _REGISTRY:
-        raise AutoEdgeError(f"unknown target {name!r}; choose one of: {', '.join(list_targets())}")
-    return _REGISTRY[name]()
+    """A target by name, alias, `agent:HOST:PORT` or profile path; unknown names list the valid."""
+    if name.startswith("agent:"):
+        from autoedge.hardware.agent_client import AgentTarget
+
+        return AgentTarget.from_spec(name)
+    profile, origin = target_profile(name)
+    if profile.mode == "measured":
+        if profile.name != "host":
+            raise TargetError(f"profile {profile.name} is measured; only host measures locally")
+        return HostTarget(profile)
+    return PredictedTarget(profile, origin)

@@ -65,9 +65,12 @@ def _hv(pts: np.ndarray, ref: np.ndarray) -> float:
 
 
 def accuracy_latency_hypervolume(trials_or_front: pd.DataFrame, latency_ref_ms: float) -> float:
-    """2-D hypervolume of (1 - accuracy, latency_ms) against (1.0, latency_ref_ms).
+    """2-D hypervolume of (1 - accuracy, latency_ms / latency_ref_ms) against (1, 1).
 
-    Uses ok rows with finite accuracy and latency; larger is better.
+    Latency is normalised by the reference, so the value is a fraction of the box
+    [0, 1] x [0, latency_ref_ms] (0 = nothing dominated, 1 = perfect and instant), comparable
+    across runs with the same reference. Uses ok rows with finite accuracy and latency;
+    larger is better.
     """
     if not (isinstance(latency_ref_ms, Real) and math.isfinite(latency_ref_ms)) or (
         latency_ref_ms <= 0
@@ -77,7 +80,7 @@ def accuracy_latency_hypervolume(trials_or_front: pd.DataFrame, latency_ref_ms: 
         )
     rows = trials_or_front[ok_mask(trials_or_front).to_numpy(dtype=bool)]
     error = 1.0 - numeric(rows, "accuracy")
-    latency = numeric(rows, "latency_ms")
+    latency = numeric(rows, "latency_ms") / float(latency_ref_ms)
     pts = np.column_stack([error, latency])
     pts = pts[np.isfinite(pts).all(axis=1)]
-    return hypervolume(pts, np.array([1.0, float(latency_ref_ms)]))
+    return hypervolume(pts, np.array([1.0, 1.0]))

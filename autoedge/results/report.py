@@ -95,8 +95,8 @@ def _counts_section(trials: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
         ref = summary.get("hypervolume_reference")
         ref_text = f" (reference: {_reference(ref)})" if ref is not None else ""
         lines.append(
-            f"- hypervolume of (1 - accuracy, latency ms): {float(summary['hypervolume']):.4g}"
-            f"{ref_text}"
+            "- hypervolume of (1 - accuracy, latency / reference latency): "
+            f"{float(summary['hypervolume']):.4g}{ref_text}"
         )
     return [*lines, ""]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -44,6 +44,7 @@ from autoedge.space.candidate import Candidate
 from autoedge.space.loader import dump_space, load_space_text
 from autoedge.space.presets import baseline_candidate, list_baselines
 from autoedge.space.registry import get_space
+from autoedge.space.restrict import restrict_bits
 from autoedge.space.spec import SearchSpace
 
 Evaluator = Callable[[Candidate, Fidelity], EvalResult]
@@ -116,13 +117,18 @@ def run_search(
     evaluator: Evaluator,
     *,
     on_event: Callable[[SearchEvent], None] | None = None,
+    executable_bits: Iterable[int] | None = None,
 ) -> SearchSummary:
-    """Run (or continue) the search described by `config` until its budget is spent."""
+    """Run (or continue) the search described by `config` until its budget is spent.
+
+    `executable_bits` (the target's runtime precisions as bit-widths) narrows a new run's
+    bit-width choices to what the target executes; the narrowed space is the one stored.
+    """
     folder = RunFolder(Path(config.out))
     folder.path.mkdir(parents=True, exist_ok=True)
     emit = on_event or (lambda e: None)
     with folder.lock():
-        space = _start_run_json(folder, config)
+        space = _start_run_json(folder, config, executable_bits)
         warm = []
         if config.warm_start:
             warm = [(n, baseline_candidate(n, space)) for n in list_baselines(space)]
@@ -262,7 +268,9 @@ class _Loop:
             )
 
 
-def _start_run_json(folder: RunFolder, config: RunConfig) -> SearchSpace:
+def _start_run_json(
+    folder: RunFolder, config: RunConfig, executable_bits: Iterable[int] | None
+) -> SearchSpace:
     """Write run.json for a new run, or update budget/refine of a stored one; the space."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if folder.config.is_file():
@@ -273,6 +281,8 @@ def _start_run_json(folder: RunFolder, config: RunConfig) -> SearchSpace:
         data["versions_resumed"] = _versions()
     else:
         space = get_space(config.space)
+        if executable_bits is not None:
+            space, _ = restrict_bits(space, executable_bits, target=config.target)
         data = {
             "format": RUN_FORMAT,
             "created_at": now,

@@ -7,6 +7,7 @@ from autoedge.space.blockstr import BlockString, format_block_string, parse_bloc
 from autoedge.space.candidate import BlockGenes, Candidate, StageGenes
 from autoedge.space.loader import dump_space, load_space_file, load_space_text
 from autoedge.space.registry import DEFAULT_SPACE, get_space, list_spaces
+from autoedge.space.restrict import restrict_bits
 from autoedge.space.sampling import (
     FixedGenes,
     RandomGenes,
@@ -38,6 +39,7 @@ __all__ = [
     "load_space_file",
     "load_space_text",
     "parse_block_string",
+    "restrict_bits",
     "sample_candidate",
     "sample_candidates",
 ]

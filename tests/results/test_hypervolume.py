@@ -56,13 +56,13 @@ def test_matches_grid_count_on_integer_points(dims: int) -> None:
 
 def test_accuracy_latency_hypervolume_by_hand(make_trials) -> None:
     trials = make_trials(
-        dict(accuracy=0.5, latency_ms=2.0),  # error 0.5: 0.5 x (10 - 2) = 4.0
-        dict(accuracy=0.75, latency_ms=6.0),  # error 0.25 adds 0.25 x (10 - 6) = 1.0
+        dict(accuracy=0.5, latency_ms=2.0),  # error 0.5: 0.5 x (1 - 0.2) = 0.4
+        dict(accuracy=0.75, latency_ms=6.0),  # error 0.25 adds 0.25 x (1 - 0.6) = 0.1
         dict(state="failed"),
         dict(accuracy=0.9, latency_ms=12.0),  # beyond the latency reference
         dict(accuracy=0.9, latency_ms=1.0, state="interrupted"),  # not ok
     )
-    assert accuracy_latency_hypervolume(trials, 10.0) == pytest.approx(5.0)
+    assert accuracy_latency_hypervolume(trials, 10.0) == pytest.approx(0.5)
 
 
 def test_accuracy_latency_hypervolume_rejects_bad_reference(make_trials) -> None:

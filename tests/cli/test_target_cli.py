@@ -1,0 +1,165 @@
+"""`autoedge targets`, `latency`, `calibrate`, and a search measured through a real agent."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import timm
+import torch
+import yaml
+from autoedge_cli import autoedge
+
+from autoedge.compress.export import export_onnx
+from autoedge.hardware.agent_server import AgentConfig, make_server
+from autoedge.hardware.host_latency import LatencyMeasurement
+from autoedge.hardware.host_store import record_measurement, refit_host, stored_measurements
+from autoedge.hardware.onnx_graph import graph_work
+from autoedge.hardware.profiles import shipped_profiles
+
+MEASUREMENTS = Path(__file__).parents[2] / "autoedge/hardware/measurements"
+
+
+@pytest.fixture(scope="module")
+def mnv3_large(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = timm.create_model("tf_mobilenetv3_large_100").eval()
+    folder = tmp_path_factory.mktemp("mnv3")
+    return export_onnx(model, torch.randn(2, 3, 224, 224), folder / "m.onnx")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "AUTOEDGE_CACHE": str(tmp_path / "cache"), **extra}
+
+
+def test_rpi4_int8_is_predicted_faster_than_fp32(mnv3_large: Path, tmp_path: Path) -> None:
+    res = {}
+    for prec in ("int8", "fp32"):
+        r = autoedge(
+            "latency",
+            str(mnv3_large),
+            "--target",
+            "rpi4",
+            "--precision",
+            prec,
+            "--json",
+            env=_env(tmp_path),
+        )
+        assert r.returncode == 0, r.stderr
+        res[prec] = json.loads(r.stdout)
+        assert {"target", "precision", "latency_ms", "latency_source"} <= set(res[prec])
+        assert res[prec]["latency_source"] == "predicted" and res[prec]["target"] == "rpi4"
+        assert "MLPerf" in res[prec]["calibration"]["source"]
+    assert 0 < res["int8"]["latency_ms"] < res["fp32"]["latency_ms"]
+
+
+def test_a_precision_the_runtime_lacks_is_refused(mnv3_large: Path, tmp_path: Path) -> None:
+    r = autoedge(
+        "latency",
+        str(mnv3_large),
+        "--target",
+        "jetson-nano",
+        "--precision",
+        "int8",
+        env=_env(tmp_path),
+    )
+    assert r.returncode == 2 and "does not execute int8" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_targets_lists_runtime_precisions_and_calibration(tmp_path: Path) -> None:
+    r = autoedge("targets", "--json", env=_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = {t["name"]: t for t in json.loads(r.stdout)}
+    assert {"host", "rpi4", "jetson-nano", "jetson-orin-nano", "jetson-xavier"} <= set(rows)
+    assert rows["host"]["latency"] == "measured" and rows["rpi4"]["latency"] == "predicted"
+    assert "jetson" in rows["jetson-orin-nano"]["aliases"]
+
+
+def test_calibrate_writes_a_profile_and_cross_validates(tmp_path: Path) -> None:
+    full = pd.read_csv(MEASUREMENTS / "rpi4_tflite_mobilenet_v1_v2.csv")
+    small = full[(full["width_mult"] <= 0.5) & (full["resolution"] <= 160)]
+    csv = tmp_path / "m.csv"
+    small.to_csv(csv, index=False)
+    out = tmp_path / "rpi4-mine.yaml"
+    r = autoedge(
+        "calibrate",
+        "--target",
+        "rpi4",
+        "--measurements",
+        str(csv),
+        "--out",
+        str(out),
+        "--json",
+        env=_env(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["fit"]["n"] == len(small) and set(rep["held_out"]) == {
+        "mobilenet_v1",
+        "mobilenet_v2",
+    }
+    prof = yaml.safe_load(out.read_text())
+    assert prof["calibration"]["rows"] == len(small) and prof["coefficients"]
+    used = autoedge(
+        "latency", str(MEASUREMENTS / "README.md"), "--target", str(out), env=_env(tmp_path)
+    )
+    assert used.returncode == 2 and "not an ONNX model" in used.stderr
+
+
+def test_host_measurements_calibrate_the_host_model(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOEDGE_CACHE", str(tmp_path / "cache"))
+    host = shipped_profiles()["host"]
+    for width in (8, 16, 24, 32):
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, width, 3), torch.nn.ReLU()).eval()
+        path = export_onnx(model, torch.randn(2, 1, 32, 32), tmp_path / f"m{width}.onnx")
+        ms = 0.01 * width
+        record_measurement(host, graph_work(path), LatencyMeasurement(ms, ms, ms, 0, 5, 1))
+    assert len(stored_measurements(host)) == 4
+    report = refit_host(host, minimum=4)
+    assert report.fit.n == 4 and report.profile.coefficients
+
+
+@pytest.fixture()
+def agent_port() -> Iterator[int]:
+    server = make_server(AgentConfig(token="s3cret", port=0), log=lambda _m: None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.port
+    server.shutdown()
+    server.server_close()
+
+
+def test_search_on_an_agent_target_is_measured(agent_port: int, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    r = autoedge(
+        "search",
+        "--space",
+        "tiny",
+        "--data",
+        "digits",
+        "--target",
+        f"agent:127.0.0.1:{agent_port}",
+        "--budget",
+        "2",
+        "--epochs",
+        "1",
+        "--subset",
+        "300",
+        "--teacher",
+        "none",
+        "--no-warm-start",
+        "--out",
+        str(run),
+        env=_env(tmp_path, AUTOEDGE_AGENT_TOKEN="s3cret"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "bit-widths 4 are not searched" in r.stderr
+    trials = pd.read_csv(run / "trials.csv")
+    assert (trials["state"] == "ok").sum() == 2
+    assert set(trials["latency_source"]) == {"measured"}
+    space = yaml.safe_load(json.loads((run / "run.json").read_text())["space_yaml"])
+    assert all(4 not in s["weight_bits"] for s in space["stages"])
