@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from autoedge.data import get_dataset
 from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.session import EvaluationSession
+from autoedge.hardware.onnx_graph import precision_bits
 from autoedge.hardware.targets import get_target
 from autoedge.results import accuracy_latency_hypervolume, non_dominated, pareto_front
 from autoedge.search import RunConfig, run_search
@@ -68,7 +69,9 @@ def main() -> None:
         epochs=args.epochs, subset=args.subset, finetune_subset=500, test_subset=args.test_subset
     )
     dataset = get_dataset(args.data)
-    session = EvaluationSession(dataset, get_target("host"), log=print)
+    target = get_target("host")
+    session = EvaluationSession(dataset, target, log=print)
+    bits = precision_bits(target.precisions)  # as `autoedge search` does: no 4/6/16-bit here
     print(dataset.describe())
 
     t0 = time.perf_counter()
@@ -90,7 +93,7 @@ def main() -> None:
                 warm_start=False,
             )
             start = time.perf_counter()
-            summary = run_search(config, session)
+            summary = run_search(config, session, executable_bits=bits)
             print(
                 f"{backend} seed {seed}: {summary.done} trials, {time.perf_counter() - start:.0f} s"
             )

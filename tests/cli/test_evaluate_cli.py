@@ -25,7 +25,7 @@ FAST = ["--space", "tiny", "--data", "digits", "--epochs", "1", "--subset", "300
 
 
 def test_evaluate_json(tmp_path):
-    cand = sample_candidates(get_space("tiny"), 1, seed=2)[0]
+    cand = sample_candidates(get_space("tiny"), 1, seed=10)[0]  # 8/32-bit: the host runs it
     (tmp_path / "cand.json").write_text(cand.dumps())
     res = autoedge(
         "evaluate",
@@ -48,11 +48,19 @@ def test_evaluate_json(tmp_path):
 
 
 def test_evaluate_accepts_an_inspect_line_and_prints_a_summary():
-    inspect = autoedge("inspect", "--space", "tiny", "--sample", "1", "--seed", "5", "--json")
+    inspect = autoedge("inspect", "--space", "tiny", "--sample", "1", "--seed", "12", "--json")
     assert inspect.returncode == 0, inspect.stderr
     res = autoedge("evaluate", *FAST, "--candidate", inspect.stdout.strip(), "--teacher", "none")
     assert res.returncode == 0, res.stderr
     assert "accuracy" in res.stdout and "ONNX Runtime" in res.stdout and "latency" in res.stdout
+
+
+def test_a_bit_width_the_target_cannot_run_fails_with_the_reason():
+    cand = sample_candidates(get_space("tiny"), 1, seed=2)[0]  # has a 4-bit stage
+    res = autoedge("evaluate", *FAST, "--candidate", cand.dumps(), "--teacher", "none", "--json")
+    assert res.returncode == 1
+    data = json.loads(res.stdout)
+    assert data["status"] == "failed" and "4-bit tensors have no kernel" in data["error"]
 
 
 def test_bad_input_exits_2_with_one_line():
