@@ -6,12 +6,15 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from autoedge.cli.consoles import err, out
+
+if TYPE_CHECKING:
+    from autoedge.hardware.profiles import TargetProfile
 
 TargetName = Annotated[
     str,
@@ -117,7 +120,7 @@ def latency_cmd(
         out.print(f"  {result.detail}", markup=False, highlight=False)
 
 
-def _host_model(profile: Any) -> Any:
+def _host_model(profile: TargetProfile) -> TargetProfile:
     """The host profile refitted from this machine's stored measurements (if it can be)."""
     from autoedge.errors import TargetError
     from autoedge.hardware.host_store import refit_host

@@ -203,7 +203,7 @@ def _run_precision(candidate: Candidate, target: Target) -> str | None:
 
 
 def _all_eight_bit(candidate: Candidate) -> bool:
-    return all(s.weight_bits == 8 and s.act_bits == 8 for s in candidate.stages)
+    return _bits(candidate) == {8}
 
 
 def _subset(n: int, size: int, seed: int) -> np.ndarray:

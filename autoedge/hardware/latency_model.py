@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoedge.errors import TargetError
-from autoedge.hardware.onnx_graph import KINDS, OpWork
+from autoedge.hardware.onnx_graph import OpWork
 
 #: Coefficient of a kind the profile has no fitted value for: 1 / a typical efficiency.
 PRIOR_KIND = 3.0
@@ -88,10 +88,10 @@ def fit_coefficients(
     rows: Sequence[dict[str, float]],
     latencies_ms: Sequence[float],
     *,
-    prior: dict[str, float] | None = None,
     ridge: float = RIDGE,
 ) -> dict[str, float]:
-    """Non-negative least squares on relative error, pulled weakly toward `prior`.
+    """Non-negative least squares on relative error, pulled weakly toward the prior
+    (`coefficient` of an empty fit: PRIOR_KIND per op kind, PRIOR for the overheads).
 
     Every feature name that is non-zero in some row gets a coefficient.
     """
@@ -106,8 +106,7 @@ def fit_coefficients(
     scale = np.sqrt((a**2).mean(axis=0))
     scale[scale == 0] = 1.0
     a_scaled = a / scale
-    p = prior or {}
-    pri = np.array([p.get(n, coefficient({}, n, ())) for n in names]) * scale
+    pri = np.array([coefficient({}, n, ()) for n in names]) * scale
     lam = np.sqrt(ridge * len(y))
     a_aug = np.vstack([a_scaled, lam * np.eye(len(names))])
     b_aug = np.concatenate([b, lam * pri])
@@ -158,7 +157,6 @@ def macs_baseline(
 
 
 __all__ = [
-    "KINDS",
     "FitQuality",
     "coefficient",
     "features",
