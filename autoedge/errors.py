@@ -1,10 +1,12 @@
-"""The one exception root of autoedge; the CLI turns any AutoEdgeError into exit code 2."""
+"""The one exception root of autoedge; the CLI turns an AutoEdgeError into its `exit_code` (2)."""
 
 from __future__ import annotations
 
 
 class AutoEdgeError(Exception):
     """Bad user input or an unusable environment; the message says what to fix."""
+
+    exit_code = 2
 
 
 class SpaceError(AutoEdgeError):
@@ -45,3 +47,9 @@ class SearchError(AutoEdgeError):
 
 class TargetError(AutoEdgeError):
     """A target is unknown, cannot run a precision, or its device/agent cannot be reached."""
+
+
+class VerificationError(AutoEdgeError):
+    """An exported model does not deliver what was promised (accuracy, hash, latency)."""
+
+    exit_code = 1

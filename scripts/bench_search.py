@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_search.py [--data fashion-mnist] [--budgets 25,50,100]
         [--seeds 0,1,2] [--backends tpe,nsga2,random] [--epochs 1] [--subset 1000]
-        [--test-subset 500] [--latency-ref-ms 5]
+        [--test-subset 500] [--latency-ref-ms 5] [--target host]
 
 For each backend and seed, one search of the default space runs to the largest budget (no
 warm start, objectives accuracy and latency, one fixed low fidelity); the front after the
@@ -11,7 +11,9 @@ front a budget-B run would have). The hand baselines - MobileNetV3-Small-like at
 0.5 / 0.75 / 1.0, fp32 and int8, as timm's mobilenetv3_small_050/075/100 - are trained at the
 same fidelity. Hypervolume is of (1 - accuracy, latency / latency-ref) with reference
 (1, 1), so it lies in [0, 1].
-Runs are resumable: the run folders under results/bench_search_runs/ are continued.
+A predicted target (e.g. rpi4) makes the latency objective deterministic, so a comparison of
+samplers does not depend on how busy this machine was; `host` measures in the loop.
+Runs are resumable: the run folders under results/bench_search_runs/<target>/ are continued.
 Writes results/bench_search.csv (one row per backend, seed, budget), bench_search.md
 (median and spread), bench_search.png.
 """
@@ -56,6 +58,7 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=1000)
     ap.add_argument("--test-subset", type=int, default=500)
     ap.add_argument("--latency-ref-ms", type=float, default=5.0)
+    ap.add_argument("--target", default="host")
     ap.add_argument("--runs", default=str(RESULTS / "bench_search_runs"))
     ap.add_argument("--out", default=str(RESULTS / "bench_search"))
     args = ap.parse_args()
@@ -69,21 +72,23 @@ def main() -> None:
         epochs=args.epochs, subset=args.subset, finetune_subset=500, test_subset=args.test_subset
     )
     dataset = get_dataset(args.data)
-    target = get_target("host")
+    target = get_target(args.target)
     session = EvaluationSession(dataset, target, log=print)
     bits = precision_bits(target.precisions)  # as `autoedge search` does: no 4/6/16-bit here
     print(dataset.describe())
 
     t0 = time.perf_counter()
-    hand = _hand_baselines(session, fidelity, Path(args.runs) / "baselines.csv")
+    runs = Path(args.runs) / args.target
+    hand = _hand_baselines(session, fidelity, runs / "baselines.csv")
     hand_hv = accuracy_latency_hypervolume(_front(hand), args.latency_ref_ms)
     rows = []
     for backend in backends:
         for seed in seeds:
             config = RunConfig(
-                out=str(Path(args.runs) / f"{backend}-s{seed}"),
+                out=str(runs / f"{backend}-s{seed}"),
                 space=DEFAULT_SPACE,
                 data=args.data,
+                target=args.target,
                 budget=budgets[-1],
                 backend=ENGINES[backend][0],
                 sampler=ENGINES[backend][1],
@@ -143,6 +148,7 @@ def _hand_baselines(session: EvaluationSession, fidelity: Fidelity, cache: Path)
                     "reused_from": None,
                     "accuracy": r.accuracy,
                     "latency_ms": r.latency_ms,
+                    "latency_source": r.latency_source,
                     "size_bytes": r.size_bytes,
                     "error": r.error or "",
                 }
@@ -209,8 +215,9 @@ def _report(
         f"Command: `.venv/bin/python scripts/bench_search.py --data {args.data} --budgets "
         f"{args.budgets} --seeds {args.seeds} --backends {args.backends} --epochs {args.epochs} "
         f"--subset {args.subset} --test-subset {args.test_subset} --latency-ref-ms "
-        f"{args.latency_ref_ms}`",
+        f"{args.latency_ref_ms} --target {args.target}`",
         "",
+        f"- Target: {args.target} (latency {hand['latency_source'].iloc[0]})",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs; total wall {wall / 60:.0f} min",
         f"- Fidelity: {fidelity.to_json()}",
         f"- Hypervolume of (1 - accuracy, latency / {args.latency_ref_ms} ms), reference (1, 1); "

@@ -12,6 +12,7 @@ import typer
 from autoedge import __version__
 from autoedge.cli.agent_commands import agent_app
 from autoedge.cli.consoles import err, out
+from autoedge.cli.deploy_commands import export_cmd, verify_cmd
 from autoedge.cli.run_commands import pick_cmd, search_cmd, show_cmd
 from autoedge.cli.target_commands import calibrate_cmd, latency_cmd, targets_cmd
 from autoedge.errors import AutoEdgeError
@@ -219,6 +220,8 @@ app.command("pick")(pick_cmd)
 app.command("targets")(targets_cmd)
 app.command("latency")(latency_cmd)
 app.command("calibrate")(calibrate_cmd)
+app.command("export")(export_cmd)
+app.command("verify")(verify_cmd)
 app.add_typer(agent_app, name="agent")
 
 
@@ -232,12 +235,13 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; our errors and usage errors become one line and exit 2."""
+    """Entry point: run the app; our errors and usage errors become one line and exit 2 (1 for
+    a failed verification)."""
     try:
         result = app(args=argv, prog_name="autoedge", standalone_mode=False)
     except AutoEdgeError as e:
         err.print(f"autoedge: error: {e}", markup=False)
-        return 2
+        return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
         err.print("autoedge: interrupted", markup=False)
         return 130

@@ -13,6 +13,8 @@ from torch import nn
 
 from autoedge.errors import ExportError
 
+WEIGHTS_FILE = "weights.safetensors"
+
 OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -105,3 +107,13 @@ def forward_numpy(model: nn.Module, x: torch.Tensor) -> np.ndarray:
             return model(x).numpy()
     finally:
         model.train(was_training)
+
+
+def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
+    """Write `model`'s parameters and buffers as safetensors (shared tensors stored once)."""
+    from safetensors.torch import save_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(path), metadata=metadata)
+    return path

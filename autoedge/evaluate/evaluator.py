@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from autoedge.compress.build import build_model
-from autoedge.compress.export import export_onnx
+from autoedge.compress.export import WEIGHTS_FILE, export_onnx, save_weights
 from autoedge.compress.int8_onnx import quantize_int8
 from autoedge.compress.pipeline import compress
 from autoedge.compress.stats import count_macs, count_params
@@ -37,7 +37,7 @@ from autoedge.evaluate.result import OK, EvalResult, accuracy_gap, failed_result
 from autoedge.evaluate.teacher import Teacher
 from autoedge.hardware.onnx_graph import precision_bits
 from autoedge.hardware.onnx_memory import peak_activation_bytes
-from autoedge.hardware.onnx_runtime import open_session, run_session
+from autoedge.hardware.onnx_runtime import onnx_accuracy
 from autoedge.hardware.targets import Target, get_target
 from autoedge.space.candidate import Candidate
 
@@ -58,7 +58,8 @@ def evaluate(
     """Train, compress, export and measure `candidate`; never raises for a bad candidate.
 
     `workdir` keeps the exported ONNX files (`model_fp32.onnx`, and `model_int8.onnx` when the
-    candidate is all 8-bit); by default they go to a temporary folder that is removed.
+    candidate is all 8-bit) and the compressed float model's `weights.safetensors`; by default
+    the ONNX files go to a temporary folder that is removed.
     `on_step(step, loss)` is called after every optimisation step (a test hook).
     """
     tgt = get_target(target) if isinstance(target, str) else target
@@ -78,7 +79,11 @@ def evaluate(
         return failed_result(candidate.key, reason, wall_s=0.0, phase_s={}, **common)
     try:
         with _workdir(workdir) as folder:
-            metrics = _run(candidate, dataset, tgt, fidelity, teacher, folder, clock, on_step)
+            metrics, frozen = _run(
+                candidate, dataset, tgt, fidelity, teacher, folder, clock, on_step
+            )
+            if workdir is not None:
+                save_weights(frozen, folder / WEIGHTS_FILE, {"key": candidate.key})
     except Exception as e:  # any failure becomes a failed record, by contract
         reason = f"{clock.current or 'setup'}: {type(e).__name__}: {_first_line(e)}"
         return failed_result(
@@ -103,7 +108,8 @@ def _run(
     folder: Path,
     clock: _PhaseClock,
     on_step: StepHook | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], torch.nn.Module]:
+    """The metrics of one evaluation and the compressed float model they were measured on."""
     torch.manual_seed(fidelity.seed)
     with clock("prepare"):
         mean, std = dataset.normalization
@@ -164,7 +170,7 @@ def _run(
 
     with clock("measure"):
         acc_torch = accuracy(predict_logits(qat, x_test), y_test)
-        acc_onnx = _onnx_accuracy(deploy_path, x_test, y_test, fidelity.batch_size * 4)
+        acc_onnx = onnx_accuracy(deploy_path, x_test.numpy(), y_test, batch=fidelity.batch_size * 4)
         latency = target.latency(
             deploy_path, runs=fidelity.latency_runs, precision=_run_precision(candidate, target)
         )
@@ -188,7 +194,7 @@ def _run(
         "macs": macs,
         "peak_memory_bytes": peak,
         "test_images": len(y_test),
-    }
+    }, frozen
 
 
 def _bits(candidate: Candidate) -> set[int]:
@@ -210,15 +216,6 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
     """The first `size` indices of a seeded permutation of range(n) (all of them if 0)."""
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:size] if 0 < size < n else order)
-
-
-def _onnx_accuracy(path: Path, x: torch.Tensor, y: np.ndarray, batch: int) -> float:
-    session = open_session(path)
-    data = x.contiguous().numpy()
-    preds = [
-        run_session(session, data[i : i + batch]).argmax(axis=1) for i in range(0, len(data), batch)
-    ]
-    return float((np.concatenate(preds) == y).mean())
 
 
 class _PhaseClock:

@@ -216,29 +216,23 @@ def _run_for_shapes(model: onnx.ModelProto, names: list[str]) -> dict[str, tuple
     """Shapes that inference cannot derive (e.g. padding computed from the input's size),
     read by running the graph once on zeros at batch 1 with those tensors as outputs."""
     import numpy as np
-    import onnxruntime as ort
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    have = {o.name for o in m.graph.output}
-    m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in have)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
-    try:
-        sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # ORT raises its own exception types for bad models
-        raise TargetError(f"ONNX Runtime cannot load the model to read its shapes: {e}") from e
+    from autoedge.hardware.onnx_runtime import run_exposing
+
+    init = {i.name for i in model.graph.initializer}
     feed = {}
-    for inp in sess.get_inputs():
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
-        dtype = np.int64 if "int64" in inp.type else np.float32
+    for inp in model.graph.input:
+        if inp.name in init:
+            continue
+        t = inp.type.tensor_type
+        shape = [d.dim_value if d.dim_value > 0 else 1 for d in t.shape.dim]
+        dtype = np.int64 if t.elem_type == onnx.TensorProto.INT64 else np.float32
         feed[inp.name] = np.zeros(shape, dtype=dtype)
-    outs = sess.run(None, feed)
-    return {
-        o.name: tuple(int(d) for d in np.shape(v))
-        for o, v in zip(sess.get_outputs(), outs, strict=True)
-    }
+    try:
+        outs = run_exposing(model, names, feed)
+    except Exception as e:  # ORT raises its own exception types for bad models
+        raise TargetError(f"ONNX Runtime cannot run the model to read its shapes: {e}") from e
+    return {name: tuple(int(d) for d in np.shape(v)) for name, v in outs.items()}
 
 
 def _elements(shape: tuple[int, ...] | None) -> int | None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from autoedge.errors import ExportError
@@ -29,10 +30,37 @@ def open_session(
         raise ExportError(f"ONNX Runtime cannot load {path}: {e}") from e
 
 
+def run_exposing(
+    model: onnx.ModelProto, names: Sequence[str], feed: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Run `model` once, unoptimised, with the tensors `names` exposed as extra outputs;
+    every output by name. ORT's own errors pass through (callers word them)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    have = {o.name for o in m.graph.output}
+    m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in have)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    outs = sess.run(None, feed)
+    return {o.name: v for o, v in zip(sess.get_outputs(), outs, strict=True)}
+
+
 def run_session(session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
     """Outputs of the session's first output for one input batch (float32)."""
     name = session.get_inputs()[0].name
     return session.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+def onnx_accuracy(path: str | Path, x: np.ndarray, y: np.ndarray, *, batch: int = 256) -> float:
+    """Top-1 accuracy of the classifier at `path` on prepared inputs `x`, in a fresh session."""
+    session = open_session(path)
+    data = np.ascontiguousarray(x, dtype=np.float32)
+    preds = [
+        run_session(session, data[i : i + batch]).argmax(axis=1) for i in range(0, len(data), batch)
+    ]
+    return float((np.concatenate(preds) == np.asarray(y)).mean())
 
 
 def onnx_logits(

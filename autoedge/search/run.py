@@ -8,18 +8,15 @@ writes the tables and returns a summary marked `stopped`.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from autoedge import __version__
 from autoedge.errors import AutoEdgeError, RunError, SearchError
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
@@ -46,9 +43,9 @@ from autoedge.space.presets import baseline_candidate, list_baselines
 from autoedge.space.registry import get_space
 from autoedge.space.restrict import restrict_bits
 from autoedge.space.spec import SearchSpace
+from autoedge.versions import versions
 
 Evaluator = Callable[[Candidate, Fidelity], EvalResult]
-_VERSIONED = ("torch", "timm", "torch-pruning", "onnx", "onnxruntime", "optuna", "numpy", "pandas")
 
 
 @dataclass(frozen=True)
@@ -278,7 +275,7 @@ def _start_run_json(
         space = load_space_text(data["space_yaml"], f"{folder.config} (space)")
         data["config"] = config.to_json()
         data.setdefault("resumed_at", []).append(now)
-        data["versions_resumed"] = _versions()
+        data["versions_resumed"] = versions()
     else:
         space = get_space(config.space)
         if executable_bits is not None:
@@ -288,7 +285,7 @@ def _start_run_json(
             "created_at": now,
             "config": config.to_json(),
             "space_yaml": dump_space(space),
-            "versions": _versions(),
+            "versions": versions(),
         }
     write_json_atomic(folder.config, data)
     return space
@@ -310,14 +307,3 @@ def _read_refined(folder: RunFolder) -> pd.DataFrame:
         except (OSError, ValueError, pd.errors.ParserError):
             pass  # damaged: the refinements are redone
     return pd.DataFrame(columns=["number", "key"])
-
-
-def _versions() -> dict[str, str]:
-    out = {"autoedge": __version__, "python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    out["machine"] = f"{platform.machine()} {platform.system()}"
-    return out

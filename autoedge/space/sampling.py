@@ -33,7 +33,11 @@ class RandomGenes:
 
 
 class FixedGenes:
-    """A GeneSource that replays a flat gene dict (as from `Candidate.genes()`)."""
+    """A GeneSource that replays a flat gene dict (as from `Candidate.genes()`).
+
+    Values read back from a table (a CSV turns 4 into 4.0 when a column has gaps) are mapped
+    onto the axis' own values, so the rebuilt candidate has the original types and key.
+    """
 
     def __init__(self, genes: dict[str, Any]) -> None:
         self.genes = genes
@@ -41,16 +45,30 @@ class FixedGenes:
     def _get(self, name: str) -> Any:
         if name not in self.genes:
             raise CandidateError(f"gene {name!r} is missing")
-        return self.genes[name]
+        value = self.genes[name]
+        return value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
 
     def categorical(self, name: str, choices: tuple[Value, ...]) -> Value:
-        return self._get(name)
+        value = self._get(name)
+        for choice in choices:
+            if type(choice) is type(value) and choice == value:
+                return choice
+        for choice in choices:
+            if not isinstance(choice, str) and not isinstance(value, str) and choice == value:
+                return choice
+        return value  # not a choice: the candidate's own checks report it
 
     def integer(self, name: str, low: int, high: int) -> int:
-        return self._get(name)
+        value = self._get(name)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     def real(self, name: str, low: float, high: float, step: float) -> float:
-        return self._get(name)
+        value = self._get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
 
 
 def sample_candidate(space: SearchSpace, source: GeneSource) -> Candidate:
