@@ -53,7 +53,9 @@ def search_cmd(
     budget: Annotated[
         int | None, typer.Option(help="Trials to run, counting finished ones (default 200).")
     ] = None,
-    backend: Annotated[str | None, typer.Option(help="optuna (default) or random.")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="optuna (default), random, or ray (N trials at once).")
+    ] = None,
     sampler: Annotated[
         str | None, typer.Option(help="Optuna sampler: tpe (default) or nsga2.")
     ] = None,
@@ -86,6 +88,15 @@ def search_cmd(
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Do not seed with the hand baselines.")
     ] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(help="ray: join this cluster (auto, ray://HOST:10001); default: local."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="ray: trials at once (default 1).")] = None,
+    cpus_per_trial: Annotated[
+        float | None, typer.Option(help="ray: CPUs per trial, also its torch threads (1).")
+    ] = None,
+    gpus_per_trial: Annotated[float | None, typer.Option(help="ray: GPUs per trial (0).")] = None,
     json_out: JsonOut = False,
 ) -> None:
     """Search the joint space for the accuracy / latency / size front on a target.
@@ -94,11 +105,13 @@ def search_cmd(
     kept, an interrupted one runs again. Ctrl-C stops after writing the results (exit 130).
     """
     from autoedge.data import get_dataset
+    from autoedge.errors import SearchError
     from autoedge.evaluate.session import EvaluationSession
     from autoedge.evaluate.teacher import check_teacher_spec
     from autoedge.hardware.onnx_graph import precision_bits
     from autoedge.hardware.targets import get_target
     from autoedge.search import get_backend, plan_run, run_search, run_space
+    from autoedge.search.config import RAY_SETTINGS
     from autoedge.space import get_space, restrict_bits
 
     given = {
@@ -113,6 +126,10 @@ def search_cmd(
         "seed": seed,
         "refine": refine,
         "warm_start": False if no_warm_start else None,
+        "address": address,
+        "workers": workers,
+        "cpus_per_trial": cpus_per_trial,
+        "gpus_per_trial": gpus_per_trial,
     }
     options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     bounds = {
@@ -129,6 +146,12 @@ def search_cmd(
     config, resumed = plan_run(options, out=out_dir, resume=resume)
     # Check everything the run needs before anything is written.
     get_backend(config.backend)
+    ray_given = [k for k in RAY_SETTINGS if options.get(k) is not None]
+    if ray_given and config.backend != "ray":
+        raise SearchError(
+            f"--{ray_given[0].replace('_', '-')} is a setting of --backend ray; this run uses "
+            f"--backend {config.backend}"
+        )
     tgt = get_target(config.target)
     bits = precision_bits(tgt.precisions)
     dropped: list[int] = []
@@ -150,6 +173,11 @@ def search_cmd(
         f"{config.constraints.describe()}, fidelity {config.fidelity.epochs} epochs x "
         f"{config.fidelity.subset or 'all'} images"
     )
+    if config.backend == "ray":
+        log(
+            f"ray: {config.workers} trials at once, {config.cpus_per_trial:g} CPU and "
+            f"{config.gpus_per_trial:g} GPU each, on {config.address or 'a local Ray instance'}"
+        )
     if dropped:
         log(
             f"target {tgt.name} executes {', '.join(tgt.precisions)}: bit-widths "

@@ -43,6 +43,13 @@ class EvaluationSession:
                 self.log(f"teacher: {self._teacher.description}")
         return self._teacher
 
+    def portable(self) -> EvaluationSession:
+        """A copy to ship to worker processes: the teacher prepared here, once; no log hook."""
+        copy = EvaluationSession(self.dataset, self.target, teacher=self.teacher_spec)
+        copy._teacher = self.teacher()
+        copy._teacher_ready = True
+        return copy
+
     def __call__(self, candidate: Candidate, fidelity: Fidelity) -> EvalResult:
         from autoedge.evaluate.evaluator import evaluate  # torch loads with the first candidate
 

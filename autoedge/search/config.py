@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -16,7 +17,10 @@ from autoedge.space.registry import DEFAULT_SPACE
 
 SAMPLERS = ("tpe", "nsga2")
 #: Settings a resumed run may change; every other one is fixed when the run starts.
-ADJUSTABLE = ("out", "budget", "refine")
+#: (Where trials run - the Ray cluster and its placement - may change between sessions.)
+ADJUSTABLE = ("out", "budget", "refine", "address", "workers", "cpus_per_trial", "gpus_per_trial")
+#: Settings that only the ray backend reads.
+RAY_SETTINGS = ("address", "workers", "cpus_per_trial", "gpus_per_trial")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class RunConfig:
     seed: int = 0
     refine: int = 0
     warm_start: bool = True
+    address: str | None = None  # ray: None starts a local Ray for the run; else join it
+    workers: int = 1  # ray: trials at once
+    cpus_per_trial: float = 1.0  # ray: CPUs Ray reserves per trial (and torch threads)
+    gpus_per_trial: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
@@ -55,6 +63,7 @@ class RunConfig:
                 f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}"
             )
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
+        _check_ray_settings(self)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -94,6 +103,21 @@ class RunConfig:
                     "(start a new --out to change them)"
                 )
         return replace(self, **{k: getattr(new, k) for k in ADJUSTABLE})
+
+
+def _check_ray_settings(c: RunConfig) -> None:
+    if isinstance(c.workers, bool) or not isinstance(c.workers, int) or c.workers < 1:
+        raise SearchError(f"--workers must be an integer >= 1, got {c.workers!r}")
+    if not _number(c.cpus_per_trial) or c.cpus_per_trial <= 0:
+        raise SearchError(f"--cpus-per-trial must be a number > 0, got {c.cpus_per_trial!r}")
+    if not _number(c.gpus_per_trial) or c.gpus_per_trial < 0:
+        raise SearchError(f"--gpus-per-trial must be a number >= 0, got {c.gpus_per_trial!r}")
+    if c.address is not None and not (isinstance(c.address, str) and c.address.strip()):
+        raise SearchError(f"--address must be 'auto' or ray://HOST:PORT, got {c.address!r}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def default_out(target: str, now: datetime | None = None) -> str:

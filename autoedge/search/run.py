@@ -137,7 +137,11 @@ def run_search(
 
 
 class _Loop:
-    """One run's loop state: the backend, the evaluator and the refinements so far."""
+    """One run's loop state: the backend, the evaluator, the counts and the refinements.
+
+    It drives trials one at a time itself, or hands a parallel driver (the ray backend) its
+    TrialHooks: `counted`, `prior`, `started` and `finished`.
+    """
 
     def __init__(
         self,
@@ -154,61 +158,76 @@ class _Loop:
         self.emit = emit
         self.start = time.monotonic()
         self.refined = _read_refined(folder)
+        self.budget = config.budget
+        records = backend.records()
+        self.done = sum(r.counted for r in records)
+        self.known = {r.key: r for r in records if r.counted and r.reused_from is None}
+        self.current: int | None = None
 
     def run(self) -> SearchSummary:
-        current: int | None = None
         try:
-            records = self.backend.records()
-            done = sum(r.counted for r in records)
-            known = {r.key: r for r in records if r.counted and r.reused_from is None}
-            while done < self.config.budget:
-                prop = self.backend.ask()
-                current = prop.number
-                prior = known.get(prop.candidate.key)
-                self.emit(
-                    SearchEvent(
-                        "trial_started",
-                        done,
-                        self.config.budget,
-                        prop.number,
-                        prop.candidate.key,
-                        reused=prior is not None,
-                    )
-                )
-                if prior is not None and prior.result is not None:
-                    self.backend.tell(prop.number, prior.result, reused_from=prior.number)
-                else:
-                    self.backend.tell(prop.number, self.evaluator(prop.candidate, self.fidelity))
-                current = None
-                records = self.backend.records()
-                record = next(r for r in records if r.number == prop.number)
-                if record.reused_from is None:
-                    known[record.key] = record
-                done += 1
-                summary = self._write(records)
-                self.emit(
-                    SearchEvent(
-                        "trial_finished",
-                        done,
-                        self.config.budget,
-                        record.number,
-                        record.key,
-                        reused=record.reused_from is not None,
-                        state=record.state,
-                        summary=summary,
-                    )
-                )
-            self._refine(records)
+            if self.config.backend == "ray":
+                from autoedge.search.backends.ray_backend import run_on_ray
+
+                tune_dir = self.folder.path / "ray"
+                run_on_ray(self.backend, self.config, self.evaluator, self, tune_dir)
+            else:
+                self._one_at_a_time()
+            if self.done < self.budget:  # the parallel driver was stopped (Ctrl-C)
+                return self._write(self.backend.records(), stopped=True)
+            self._refine(self.backend.records())
         except KeyboardInterrupt:
-            if current is not None:
-                self.backend.interrupt(current)
+            if self.current is not None:
+                self.backend.interrupt(self.current)
             return self._write(self.backend.records(), stopped=True)
         except BaseException:
-            if current is not None:
-                self.backend.interrupt(current)
+            if self.current is not None:
+                self.backend.interrupt(self.current)
             self._write(self.backend.records())
             raise
         return self._write(self.backend.records())
+
+    def _one_at_a_time(self) -> None:
+        while self.done < self.budget:
+            prop = self.backend.ask()
+            self.current = prop.number
+            prior = self.prior(prop.candidate.key)
+            self.started(prop.number, prop.candidate.key, prior is not None)
+            if prior is not None and prior.result is not None:
+                self.backend.tell(prop.number, prior.result, reused_from=prior.number)
+            else:
+                self.backend.tell(prop.number, self.evaluator(prop.candidate, self.fidelity))
+            self.current = None
+            self.finished(prop.number)
+
+    def counted(self) -> int:
+        return self.done
+
+    def prior(self, key: str) -> TrialRecord | None:
+        return self.known.get(key)
+
+    def started(self, number: int, key: str, reused: bool) -> None:
+        self.emit(SearchEvent("trial_started", self.done, self.budget, number, key, reused=reused))
+
+    def finished(self, number: int) -> None:
+        records = self.backend.records()
+        record = next(r for r in records if r.number == number)
+        if record.reused_from is None:
+            self.known[record.key] = record
+        self.done += 1
+        summary = self._write(records)
+        self.emit(
+            SearchEvent(
+                "trial_finished",
+                self.done,
+                self.budget,
+                record.number,
+                record.key,
+                reused=record.reused_from is not None,
+                state=record.state,
+                summary=summary,
+            )
+        )
 
     @property
     def fidelity(self) -> Fidelity:

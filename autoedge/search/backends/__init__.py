@@ -1,13 +1,15 @@
-"""Search backends by name: `optuna` (default) and `random`, behind one ask/tell interface."""
+"""Search backends by name: `optuna` (default), `random`, and `ray` (the optuna study, its
+trials run N at once on a Ray cluster), behind one ask/tell interface."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoedge.errors import SearchError
-from autoedge.search.backends.base import Backend, Proposal
+from autoedge.search.backends.base import Backend, Proposal, TrialHooks
 from autoedge.search.config import RunConfig
 from autoedge.space.candidate import Candidate
 from autoedge.space.spec import SearchSpace
@@ -41,7 +43,29 @@ def _random(
     return OptunaBackend(db, config, space, sampler=sampler, warm_start=warm)
 
 
-_REGISTRY: dict[str, BackendFactory] = {"optuna": _optuna, "random": _random}
+def _ray(
+    db: Path, config: RunConfig, space: SearchSpace, warm: Sequence[tuple[str, Candidate]]
+) -> Backend:
+    """The optuna backend's study; the search loop hands its trials to Ray Tune."""
+    require_ray()
+    return _optuna(db, config, space, warm)
+
+
+RAY_HINT = "pip install 'autoedge[ray]' (Ray Tune >= 2.40)"
+
+
+def require_ray() -> None:
+    """SearchError with the install hint unless Ray Tune can be imported (nothing is imported)."""
+    try:
+        found = importlib.util.find_spec("ray") is not None
+        found = found and importlib.util.find_spec("ray.tune") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise SearchError(f"--backend ray needs Ray, which is not installed: {RAY_HINT}")
+
+
+_REGISTRY: dict[str, BackendFactory] = {"optuna": _optuna, "random": _random, "ray": _ray}
 
 
 def list_backends() -> list[str]:
@@ -50,10 +74,22 @@ def list_backends() -> list[str]:
 
 
 def get_backend(name: str) -> BackendFactory:
-    """A backend factory by name; an unknown name errors with the valid ones."""
+    """A backend factory by name; an unknown name errors with the valid ones, and `ray`
+    errors with the install hint when Ray is missing."""
     if name not in _REGISTRY:
         raise SearchError(f"unknown backend {name!r}; choose one of: {', '.join(list_backends())}")
+    if name == "ray":
+        require_ray()
     return _REGISTRY[name]
 
 
-__all__ = ["Backend", "BackendFactory", "Proposal", "get_backend", "list_backends"]
+__all__ = [
+    "RAY_HINT",
+    "Backend",
+    "BackendFactory",
+    "Proposal",
+    "TrialHooks",
+    "get_backend",
+    "list_backends",
+    "require_ray",
+]

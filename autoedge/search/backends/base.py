@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Protocol
 
 from autoedge.evaluate.result import EvalResult
 from autoedge.search.records import TrialRecord
@@ -44,3 +45,25 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release storage handles."""
+
+
+class TrialHooks(Protocol):
+    """What a parallel driver (the ray backend) needs from the search loop."""
+
+    budget: int
+
+    def counted(self) -> int:
+        """Trials with a result so far (ok, failed or reused)."""
+        ...
+
+    def prior(self, key: str) -> TrialRecord | None:
+        """The earlier trained trial of a candidate with this key, if any."""
+        ...
+
+    def started(self, number: int, key: str, reused: bool) -> None:
+        """Trial `number` was asked (and is reused instead of trained if `reused`)."""
+        ...
+
+    def finished(self, number: int) -> None:
+        """Trial `number` was told its result: write the tables, report progress."""
+        ...

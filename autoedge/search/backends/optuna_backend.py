@@ -123,16 +123,21 @@ class OptunaBackend(Backend):
         self.study.enqueue_trial(t.params, user_attrs=attrs)
 
     def ask(self) -> Proposal:
-        trial = self.study.ask()
+        return self.adopt(self.study.ask())
+
+    def adopt(self, trial: Any) -> Proposal:
+        """Draw the candidate of a trial asked from this study (here, or by a driver such as
+        Ray Tune's OptunaSearch, whose wrapper of the trial is accepted) and track it."""
+        real: optuna.Trial = getattr(trial, "ot_trial", trial)
         try:
             cand = sample_candidate(self.space, OptunaGenes(trial))
         except BaseException:
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.study.tell(real, state=TrialState.FAIL)
             raise
-        trial.set_user_attr("key", cand.key)
-        trial.set_user_attr("candidate", cand.to_json())
-        self._live[trial.number] = trial
-        return Proposal(trial.number, cand, trial.user_attrs.get("baseline"))
+        real.set_user_attr("key", cand.key)
+        real.set_user_attr("candidate", cand.to_json())
+        self._live[real.number] = real
+        return Proposal(real.number, cand, real.user_attrs.get("baseline"))
 
     def tell(self, number: int, result: EvalResult, *, reused_from: int | None = None) -> None:
         trial = self._live.pop(number)
@@ -195,6 +200,11 @@ class OptunaBackend(Backend):
             baseline=attrs.get("baseline"),
             feasible=state == OK and self.config.constraints.satisfied(result),
         )
+
+    @property
+    def storage(self) -> optuna.storages.BaseStorage:
+        """The study's storage (for drivers that open the same study)."""
+        return self._storage
 
     def close(self) -> None:
         self._storage.remove_session()

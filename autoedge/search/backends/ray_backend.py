@@ -1,0 +1,233 @@
+"""The Ray backend: the same study and evaluate(), N trials at once on a Ray cluster.
+
+Ray Tune runs the trials; its OptunaSearch asks them from the run's own SQLite study (same
+directions, sampler, constraints and warm-start queue as the optuna backend), so the run folder,
+`--resume`, `show`, `pick` and `export` work unchanged. Results are told on the driver, so the
+study is only ever written by one process. The data and the prepared teacher travel to the
+workers once through the object store (`tune.with_parameters`); each trial limits torch to the
+CPUs Ray reserved for it. A trial whose worker dies is retried once by Tune, then recorded as
+failed with Ray's reason. This is the only module of autoedge that imports ray.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from autoedge.errors import SearchError
+from autoedge.evaluate.fidelity import Fidelity
+from autoedge.evaluate.result import EvalResult, failed_result
+from autoedge.search.backends.base import TrialHooks
+from autoedge.search.backends.optuna_backend import STUDY_NAME, OptunaBackend
+from autoedge.search.config import RunConfig
+from autoedge.search.objectives import objective_directions, objective_values
+from autoedge.space.candidate import Candidate
+
+#: Times Tune restarts a trial whose worker died before it is recorded as failed.
+TRIAL_RETRIES = 1
+_RESULT = "autoedge_result"
+
+
+def run_on_ray(
+    backend: OptunaBackend,
+    config: RunConfig,
+    evaluator: Any,
+    hooks: TrialHooks,
+    tune_dir: Path,
+) -> None:
+    """Run trials on Ray until the budget is counted or Tune stops; trials left unfinished
+    are given back to the study (they run again on resume)."""
+    with _ray_connection(config):
+        trainable = tune.with_parameters(
+            _trial,
+            evaluator=evaluator.portable(),
+            fidelity=config.fidelity,
+            objectives=list(config.objectives),
+            threads=max(1, math.floor(config.cpus_per_trial)),
+        )
+        resources = {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
+        search = _StudySearch(backend, config, hooks)
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=search,
+                num_samples=-1,
+                max_concurrent_trials=config.workers,
+                reuse_actors=True,  # a worker keeps torch imported and its data fetched
+            ),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=str(tune_dir.resolve()),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
+                callbacks=[search.watcher],
+            ),
+        )
+        try:
+            tuner.fit()
+        finally:
+            search.give_back_unfinished()
+
+
+def _trial(
+    config: dict[str, Any],
+    *,
+    evaluator: Any,
+    fidelity: Fidelity,
+    objectives: list[str],
+    threads: int,
+) -> None:
+    """One Tune trial: evaluate the candidate with torch limited to the reserved CPUs."""
+    import torch
+
+    torch.set_num_threads(threads)
+    cand = Candidate.from_json(config["candidate"])
+    result = evaluator(cand, fidelity)
+    values = objective_values(tuple(objectives), result) if result.ok else None
+    report = {f"objective_{i}": math.nan for i in range(len(objectives))}
+    if values is not None:
+        report.update({f"objective_{i}": v for i, v in enumerate(values)})
+    tune.report({_RESULT: json.dumps(result.to_json()), **report})
+
+
+class _TrialWatcher(tune.Callback):
+    """Keeps Tune's Trial objects by id, so a failed trial's error text can be read."""
+
+    def __init__(self) -> None:
+        self.trials: dict[str, Any] = {}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.trials[trial.trial_id] = trial
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"trials": {}}  # Tune pickles its state; live trials stay in this process
+
+
+class _StudySearch(OptunaSearch):
+    """OptunaSearch over the run's own study, telling results through the optuna backend."""
+
+    def __init__(self, backend: OptunaBackend, config: RunConfig, hooks: TrialHooks) -> None:
+        self._backend = backend
+        self._config = config
+        self._hooks = hooks
+        self._running: dict[str, int] = {}  # Tune trial id -> study trial number
+        self._keys: dict[int, str] = {}
+        self.watcher = _TrialWatcher()
+        n = len(config.objectives)
+        super().__init__(
+            space=self._draw,
+            metric=[f"objective_{i}" for i in range(n)],
+            mode=[d[:3] for d in objective_directions(config.objectives)],
+            sampler=backend.study.sampler,
+            study_name=STUDY_NAME,
+            storage=backend.storage,
+        )
+
+    def _setup_study(self, mode: Any) -> None:
+        self._ot_study = self._backend.study  # the run's study itself, warm start queued
+
+    # The study database is the run's durable state (resume reopens it), so Tune's own
+    # searcher checkpoints are not written; Tune still pickles the searcher with its state.
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        return None
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        return None
+
+    def _draw(self, trial: Any) -> dict[str, Any]:
+        proposal = self._backend.adopt(trial)
+        self._keys[proposal.number] = proposal.candidate.key
+        return {"candidate": proposal.candidate.to_json(), "number": proposal.number}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        while True:
+            if self._hooks.counted() + len(self._running) >= self._hooks.budget:
+                return Searcher.FINISHED
+            config = super().suggest(trial_id)
+            number = int(config["number"])
+            key = self._keys[number]
+            prior = self._hooks.prior(key)
+            self._hooks.started(number, key, prior is not None)
+            if prior is None or prior.result is None:
+                self._running[trial_id] = number
+                return config
+            # the same candidate was trained before: reuse its result, ask again
+            del self._ot_trials[trial_id]
+            self._backend.tell(number, prior.result, reused_from=prior.number)
+            self._hooks.finished(number)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        number = self._running.pop(trial_id, None)
+        self._ot_trials.pop(trial_id, None)
+        if number is None:
+            return
+        if result and _RESULT in result:
+            data = json.loads(result[_RESULT])
+            outcome = EvalResult.from_json({**data, "candidate": data.get("candidate") or {}})
+        elif error:
+            outcome = failed_result(
+                self._keys[number], self._failure_reason(trial_id), target=self._config.target
+            )
+        else:  # stopped by Tune before it finished: it runs again on resume
+            self._backend.interrupt(number)
+            return
+        self._backend.tell(number, outcome)
+        self._hooks.finished(number)
+
+    def _failure_reason(self, trial_id: str) -> str:
+        trial = self.watcher.trials.get(trial_id)
+        text = ""
+        if trial is not None:
+            error = trial.get_error()
+            lines = [ln.strip() for ln in str(error or "").splitlines() if ln.strip()]
+            text = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "")
+        tries = TRIAL_RETRIES + 1
+        return f"ray: the trial's worker failed {tries} times: {text[:300] or 'no reason given'}"
+
+    def give_back_unfinished(self) -> None:
+        """Trials Tune started but never completed (a stop): interrupted, queued again."""
+        for trial_id, number in list(self._running.items()):
+            self._backend.interrupt(number)
+            del self._running[trial_id]
+
+
+@contextmanager
+def _ray_connection(config: RunConfig) -> Iterator[None]:
+    """Ray for the run: join `address`, or start a local instance that stops with the run."""
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the study keeps results
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # the trial's record says why
+    # ... so Tune's own result analysis finds no result files: not worth a warning
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    try:
+        if config.address:
+            ray.init(address=config.address, **quiet)
+        else:
+            ray.init(include_dashboard=False, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = config.address or "a local Ray instance"
+        raise SearchError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from e
+    try:
+        yield
+    finally:
+        ray.shutdown()  # with --address this only disconnects; the cluster keeps running
