@@ -192,13 +192,35 @@ def _write_model(
     if max(bits) == 16 and "fp16" in target.precisions:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        model = convert_float_to_float16(
+        fp16 = convert_float_to_float16(
             onnx.load(str(work / "model_fp32.onnx")), keep_io_types=True
         )
-        onnx.save_model(model, str(path))
+        _sort_nodes(fp16.graph)  # the converter appends its input Cast after its consumers
+        onnx.checker.check_model(fp16, full_check=True)
+        onnx.save_model(fp16, str(path))
         return "fp16"
     shutil.move(work / "model_fp32.onnx", path)
     return "fp32"
+
+
+def _sort_nodes(graph: onnx.GraphProto) -> None:
+    """Order `graph`'s nodes so each comes after the producers of its inputs (in place)."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(name in ready for name in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ExportError("fp16 conversion left a graph with a cycle or a missing input")
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _input_name(path: Path) -> str:

@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import onnx
 import pandas as pd
 import pytest
 from autoedge_cli import autoedge
@@ -223,3 +224,46 @@ def test_an_int8_export_is_under_35_percent_of_the_fp32_export(baseline_exports)
     assert card32["candidate"]["arch"] == card8["candidate"]["arch"]
     ratio = (int8 / "model.onnx").stat().st_size / (fp32 / "model.onnx").stat().st_size
     assert ratio < 0.35, ratio
+
+
+FP16_SPACE = """
+name: fixed16
+description: one small architecture, every layer at 16 bits (float)
+global:
+  resolution: [32]
+  stem_width: [16]
+  head_width: [64]
+  kd_temperature: {low: 4.0, high: 4.0, step: 1.0}
+  kd_alpha: {low: 0.0, high: 0.0, step: 0.25}
+stage_defaults:
+  block_type: [ir]
+  kernel: [3]
+  expansion: [3]
+  se: [0]
+  activation: [relu]
+  prune: {low: 0.0, high: 0.0, step: 0.25}
+  weight_bits: [16]
+  act_bits: [16]
+  rank: [1.0]
+stages:
+  - {stride: 1, block_type: [ds], depth: {low: 1, high: 1}, width: [16]}
+  - {stride: 2, depth: {low: 1, high: 1}, width: [24]}
+"""
+
+
+def test_a_16_bit_candidate_exports_as_fp16_for_an_fp16_target(tmp_path) -> None:
+    space = tmp_path / "fixed16.yaml"
+    space.write_text(FP16_SPACE)
+    run = tmp_path / "run"
+    search = ["--space", str(space), "--data", "digits", "--target", "jetson-nano", *CHEAP]
+    check(autoedge("search", *search, "--budget", "1", "--out", str(run)))
+    dest = tmp_path / "deploy"
+    check(autoedge("export", str(run), "--trial", "0", *REFIT, "--out", str(dest)))
+    card = json.loads((dest / "model_card.json").read_text())
+    assert card["model"]["precision"] == "fp16"
+    assert card["latency"]["target"]["source"] == "predicted"
+    assert card["latency"]["host"]["source"] == "measured"
+    model = onnx.load(str(dest / "model.onnx"))
+    weights = [t for t in model.graph.initializer if t.dims and len(t.dims) == 4]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    check(autoedge("verify", str(dest)))
