@@ -106,7 +106,48 @@ def check_teacher_spec(spec: str) -> Path | None:
             f"teacher {path}: unsupported file type {path.suffix or '(none)'}; give a .onnx "
             "model or .safetensors weights (pickled checkpoints are refused: they can run code)"
         )
+    _check_teacher_file(path)
     return path
+
+
+#: A teacher's safetensors metadata must name how to rebuild it.
+_TEACHER_KEYS = ("arch", "in_chans", "num_classes")
+
+
+def _check_teacher_file(path: Path) -> None:
+    """Read just enough of a teacher file to know it is what its suffix says (cheap, no torch)."""
+    where = f"teacher {path}"
+    if path.suffix == ".onnx":
+        import onnx
+
+        try:
+            onnx.checker.check_model(onnx.load(str(path), load_external_data=False))
+        except Exception as e:  # protobuf, checker and OS errors alike
+            raise TeacherError(f"{where}: not a valid ONNX model ({_short(e)})") from e
+        return
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 2 <= size <= min(path.stat().st_size - 8, 100_000_000):
+                raise ValueError("header size out of range")
+            header = json.loads(f.read(size))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise TeacherError(
+            f"{where}: cannot read it as safetensors ({_short(e)}); give safetensors weights "
+            "written by autoedge or safetensors.torch.save_file"
+        ) from e
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    missing = [k for k in _TEACHER_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise TeacherError(
+            f"{where}: safetensors metadata lacks {', '.join(missing)}; a teacher file needs "
+            "metadata arch (a timm model name), in_chans, num_classes"
+        )
+
+
+def _short(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:160]
 
 
 def auto_teacher(

@@ -8,6 +8,8 @@ writes the tables and returns a summary marked `stopped`.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -76,6 +78,7 @@ def plan_run(
     folder = resume or out
     if folder is not None and (Path(folder) / "run.json").is_file():
         stored = read_run_config(Path(folder))
+        check_study_db(RunFolder(Path(folder)).db)
         return stored.resumed_with({**options, "out": str(folder)}), True
     if resume is not None:
         raise RunError(
@@ -101,6 +104,22 @@ def read_run_config(path: str | Path) -> RunConfig:
         return RunConfig.from_json(data["config"])
     except (AutoEdgeError, KeyError, TypeError) as e:
         raise RunError(f"{Path(path) / 'run.json'} holds no usable run settings: {e}") from e
+
+
+def check_study_db(db: Path) -> None:
+    """RunError unless `db` is absent (a run killed before its first trial) or a readable
+    Optuna SQLite study; read-only, so a damaged file is left as it is for the user."""
+    if not db.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            con.execute("SELECT COUNT(*) FROM studies").fetchone()
+            con.execute("SELECT COUNT(*) FROM trials").fetchone()
+    except sqlite3.Error as e:
+        raise RunError(
+            f"{db} is not a readable study database ({e}); restore it from a backup, or start "
+            "a new run with another --out (run.json and trials.csv here are left as they are)"
+        ) from e
 
 
 def run_space(path: str | Path) -> SearchSpace:
