@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from autoedge.data import get_dataset
+from autoedge.data import get_dataset, list_datasets
 from autoedge.data.dataset import ImageDataset
 from autoedge.deploy.card import (
     CARD_FORMAT,
@@ -188,8 +188,9 @@ def _write_model(
     if result.int8:
         shutil.move(work / "model_int8.onnx", path)
         return "int8"
-    bits = {b for s in cand.stages for b in (s.weight_bits, s.act_bits)}
-    if max(bits) == 16 and "fp16" in target.precisions:
+    from autoedge.evaluate.evaluator import run_precision
+
+    if run_precision(cand, target) == "fp16":  # as evaluate() timed it on the target
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         fp16 = convert_float_to_float16(
@@ -304,7 +305,7 @@ def _card(
 ) -> dict[str, Any]:
     proto = onnx.load(str(model), load_external_data=False)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    folder_data = data_spec not in ("fashion-mnist", "mnist", "digits")
+    folder_data = data_spec not in list_datasets()
     input_doc = spec.describe()
     if folder_data:
         input_doc += (

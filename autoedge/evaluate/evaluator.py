@@ -172,7 +172,7 @@ def _run(
         acc_torch = accuracy(predict_logits(qat, x_test), y_test)
         acc_onnx = onnx_accuracy(deploy_path, x_test.numpy(), y_test, batch=fidelity.batch_size * 4)
         latency = target.latency(
-            deploy_path, runs=fidelity.latency_runs, precision=_run_precision(candidate, target)
+            deploy_path, runs=fidelity.latency_runs, precision=run_precision(candidate, target)
         )
         peak = peak_activation_bytes(fp32_path, batch=1, bytes_per_element=1 if int8 else 4)
         params = count_params(frozen)
@@ -201,7 +201,7 @@ def _bits(candidate: Candidate) -> set[int]:
     return {b for s in candidate.stages for b in (s.weight_bits, s.act_bits)}
 
 
-def _run_precision(candidate: Candidate, target: Target) -> str | None:
+def run_precision(candidate: Candidate, target: Target) -> str | None:
     """fp16 where every tensor is 16-bit and the target runs fp16; else the graph's own."""
     if max(_bits(candidate)) == 16 and "fp16" in target.precisions:
         return "fp16"
@@ -256,4 +256,4 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else repr(e)
 
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "run_precision"]
