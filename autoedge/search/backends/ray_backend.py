@@ -121,8 +121,7 @@ class _StudySearch(OptunaSearch):
         self._backend = backend
         self._config = config
         self._hooks = hooks
-        self._running: dict[str, int] = {}  # Tune trial id -> study trial number
-        self._keys: dict[int, str] = {}
+        self._running: dict[str, tuple[int, str]] = {}  # Tune trial id -> (number, key)
         self.watcher = _TrialWatcher()
         n = len(config.objectives)
         super().__init__(
@@ -150,20 +149,19 @@ class _StudySearch(OptunaSearch):
 
     def _draw(self, trial: Any) -> dict[str, Any]:
         proposal = self._backend.adopt(trial)
-        self._keys[proposal.number] = proposal.candidate.key
-        return {"candidate": proposal.candidate.to_json(), "number": proposal.number}
+        cand = proposal.candidate
+        return {"candidate": cand.to_json(), "number": proposal.number, "key": cand.key}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while True:
             if self._hooks.counted() + len(self._running) >= self._hooks.budget:
                 return Searcher.FINISHED
             config = super().suggest(trial_id)
-            number = int(config["number"])
-            key = self._keys[number]
+            number, key = int(config["number"]), str(config["key"])
             prior = self._hooks.prior(key)
             self._hooks.started(number, key, prior is not None)
             if prior is None or prior.result is None:
-                self._running[trial_id] = number
+                self._running[trial_id] = (number, key)
                 return config
             # the same candidate was trained before: reuse its result, ask again
             del self._ot_trials[trial_id]
@@ -173,17 +171,15 @@ class _StudySearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        number = self._running.pop(trial_id, None)
+        running = self._running.pop(trial_id, None)
         self._ot_trials.pop(trial_id, None)
-        if number is None:
+        if running is None:
             return
+        number, key = running
         if result and _RESULT in result:
-            data = json.loads(result[_RESULT])
-            outcome = EvalResult.from_json({**data, "candidate": data.get("candidate") or {}})
+            outcome = EvalResult.from_json(json.loads(result[_RESULT]))
         elif error:
-            outcome = failed_result(
-                self._keys[number], self._failure_reason(trial_id), target=self._config.target
-            )
+            outcome = failed_result(key, self._failure_reason(trial_id), target=self._config.target)
         else:  # stopped by Tune before it finished: it runs again on resume
             self._backend.interrupt(number)
             return
@@ -202,7 +198,7 @@ class _StudySearch(OptunaSearch):
 
     def give_back_unfinished(self) -> None:
         """Trials Tune started but never completed (a stop): interrupted, queued again."""
-        for trial_id, number in list(self._running.items()):
+        for trial_id, (number, _) in list(self._running.items()):
             self._backend.interrupt(number)
             del self._running[trial_id]
 
