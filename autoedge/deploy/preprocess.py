@@ -1,9 +1,10 @@
 """The exported model's input, documented and reproduced without torch (numpy + Pillow).
 
 Training feeds the network images scaled to [0, 1], normalised per channel, then resized
-bilinearly (antialiased when shrinking) to the candidate's resolution. Pillow's BILINEAR resize of
-float32 ('F') images is that same filter (agrees with training to ~5e-6), so a user can feed
-the deployed model with nothing but numpy and Pillow; `autoedge verify` does exactly that.
+bilinearly (antialiased when shrinking) to the candidate's resolution. Pillow's BILINEAR resize
+of float32 ('F') images is that same filter (within 1e-4 of the training tensors, see
+tests/deploy/test_deploy_parts.py), so a user can feed the deployed model with nothing but numpy
+and Pillow; `autoedge verify` does exactly that.
 """
 
 from __future__ import annotations
