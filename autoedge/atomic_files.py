@@ -23,6 +23,30 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_with(path, lambda f: f.write(text), binary=False)
 
 
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove the temp files that writers killed mid-write left in `folder` (their process is
+    gone); the files they were replacing are intact. Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 3)[-3] if tmp.name.count(".") >= 4 else ""
+        if pid.isdigit() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_with(path: str | Path, write: Callable[[IO[Any]], object], *, binary: bool) -> None:
     """Replace `path` with what `write(file)` writes, atomically (temp file, fsync, rename)."""
     target = Path(path)

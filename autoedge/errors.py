@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
+#: errno values that mean "the disk (or the quota, or the file-size limit) is full".
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
 
 class AutoEdgeError(Exception):
     """Bad user input or an unusable environment; the message says what to fix."""
@@ -41,6 +46,12 @@ class RunError(AutoEdgeError):
     """A run folder is missing, locked, damaged, or not an autoedge run."""
 
 
+class StorageError(RunError):
+    """The run folder cannot be written (the disk is full); what was committed is kept."""
+
+    exit_code = 1
+
+
 class SearchError(AutoEdgeError):
     """A search cannot start or continue as configured (bad budget, objective, constraint)."""
 
@@ -53,3 +64,18 @@ class VerificationError(AutoEdgeError):
     """An exported model does not deliver what was promised (accuracy, hash, latency)."""
 
     exit_code = 1
+
+
+def disk_full_cause(exc: BaseException) -> str | None:
+    """What says the disk is full in `exc` or the exceptions it was raised from (an OSError
+    with ENOSPC/EDQUOT/EFBIG, or SQLite's "database or disk is full"); None if nothing does."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+            return e.strerror or str(e)
+        if "database or disk is full" in str(e):
+            return "database or disk is full"
+        e = e.__cause__ or e.__context__
+    return None

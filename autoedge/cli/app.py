@@ -62,12 +62,13 @@ def inspect_cmd(
 
     Exits 1 if any candidate's ONNX export does not match PyTorch.
     """
-    from autoedge.evaluate.inspection import inspect_candidate
     from autoedge.space import get_space, sample_candidates
 
-    space_obj = get_space(space)
+    candidates = sample_candidates(get_space(space), sample, seed)
+    from autoedge.evaluate.inspection import inspect_candidate  # torch: after the checks
+
     failed = 0
-    for i, cand in enumerate(sample_candidates(space_obj, sample, seed)):
+    for i, cand in enumerate(candidates):
         if not json_out:
             err.print(f"[dim]inspecting {i + 1}/{sample} …[/dim]")
         report = inspect_candidate(
@@ -135,7 +136,7 @@ def evaluate_cmd(
     Exits 1 when the candidate fails (the reason is printed), 2 on bad input.
     """
     from autoedge.data import get_dataset
-    from autoedge.evaluate import DEFAULT_FIDELITY, evaluate, prepare_teacher
+    from autoedge.evaluate.fidelity import DEFAULT_FIDELITY
     from autoedge.evaluate.teacher import check_teacher_spec
     from autoedge.hardware.targets import get_target
     from autoedge.space import check_candidate, get_space
@@ -147,6 +148,8 @@ def evaluate_cmd(
     check_teacher_spec(teacher)
     fidelity = DEFAULT_FIDELITY.with_budget(epochs=epochs, subset=subset)
     dataset = get_dataset(data)
+    from autoedge.evaluate import evaluate, prepare_teacher  # torch: after the checks
+
     err.print(f"data: {dataset.describe()}", markup=False)
     teach = None
     if cand.kd_alpha > 0:

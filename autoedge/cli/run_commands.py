@@ -85,6 +85,22 @@ def search_cmd(
     refine: Annotated[
         int | None, typer.Option(help="Retrain this many front points at full fidelity.")
     ] = None,
+    trial_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--trial-timeout",
+            help="Fail a candidate that runs longer than S seconds (0: no limit, the default).",
+            metavar="S",
+        ),
+    ] = None,
+    trial_memory_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--trial-memory-mb",
+            help="Fail a candidate that needs more than M MB of extra memory (0: no limit).",
+            metavar="M",
+        ),
+    ] = None,
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Do not seed with the hand baselines.")
     ] = False,
@@ -126,6 +142,8 @@ def search_cmd(
         "seed": seed,
         "refine": refine,
         "warm_start": False if no_warm_start else None,
+        "trial_timeout_s": trial_timeout,
+        "trial_memory_mb": trial_memory_mb,
         "address": address,
         "workers": workers,
         "cpus_per_trial": cpus_per_trial,
@@ -183,7 +201,12 @@ def search_cmd(
             f"target {tgt.name} executes {', '.join(tgt.precisions)}: bit-widths "
             f"{', '.join(map(str, dropped))} are not searched (no kernels run them there)"
         )
-    session = EvaluationSession(dataset, tgt, teacher=config.teacher, log=log)
+    if config.trial_timeout_s or config.trial_memory_mb:
+        log(
+            f"limits per candidate: {config.trial_timeout_s or 'no'} s (--trial-timeout), "
+            f"{config.trial_memory_mb or 'no'} MB extra memory (--trial-memory-mb)"
+        )
+    session = EvaluationSession(dataset, tgt, teacher=config.teacher, limits=config.limits, log=log)
     with _SigtermAsInterrupt(), _SearchProgress(config.budget, quiet=json_out) as progress:
         summary = run_search(config, session, on_event=progress.update, executable_bits=bits)
     _finish(summary, json_out)
@@ -194,18 +217,13 @@ def _finish(summary: SearchSummary, json_out: bool) -> None:
 
     if json_out:
         sys.stdout.write(json.dumps(jsonable(summary.to_json()), sort_keys=True) + "\n")
-    else:
+    elif summary.ok:  # with no ok trial there is no front: only the error below
         view = load_run(summary.run)
         _front_table(view.front, title=f"Pareto front of {summary.run}")
-        hv = (
-            f"hypervolume {summary.hypervolume:.4f} (ref latency {summary.hypervolume_ref_ms:.3f}"
-            " ms)"
-            if summary.hypervolume is not None
-            else "no hypervolume (no ok trial)"
-        )
         out.print(
             f"{summary.done} of {summary.budget} trials ({summary.ok} ok, {summary.failed} "
-            f"failed, {summary.reused} reused), front {summary.front_size} points; {hv}"
+            f"failed, {summary.reused} reused), front {summary.front_size} points; hypervolume "
+            f"{summary.hypervolume:.4f} (ref latency {summary.hypervolume_ref_ms:.3f} ms)"
         )
         if not summary.front_constrained:
             out.print("[yellow]no trial meets the constraints; the front ignores them[/yellow]")
@@ -224,8 +242,9 @@ def _finish(summary: SearchSummary, json_out: bool) -> None:
         raise typer.Exit(130)
     if summary.ok == 0:
         err.print(
-            f"autoedge: error: every trial failed ({summary.failed}); the reasons are in the "
-            f"error column of {summary.run}/trials.csv",
+            f"autoedge: error: every trial failed ({summary.failed}), no front to show; most "
+            f"often: {summary.top_failure or 'no reason recorded'} (all reasons: the error "
+            f"column of {summary.run}/trials.csv)",
             markup=False,
         )
         raise typer.Exit(1)

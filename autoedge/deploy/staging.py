@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from autoedge.atomic_files import pid_alive
 from autoedge.errors import ExportError
 
 
@@ -62,15 +63,5 @@ def _remove_stale(dest: Path) -> None:
     """Remove staging folders for `dest` left by export processes that no longer run."""
     for path in dest.parent.glob(f".{dest.name}.partial-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -2,7 +2,8 @@
 
 One call, one candidate, one EvalResult. Accuracy is measured on the exported ONNX model in
 ONNX Runtime, not on the PyTorch module; a failure anywhere (a diverging loss, an export error,
-running out of memory) comes back as a `failed` result with the phase and the reason.
+running out of memory, running past its time limit) comes back as a `failed` result with the
+phase and the reason. A full disk is not the candidate's fault: it is raised, not recorded.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from autoedge.compress.training import (
     train_model,
 )
 from autoedge.data.dataset import ImageDataset
+from autoedge.errors import disk_full_cause
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
+from autoedge.evaluate.limits import TrialLimits
 from autoedge.evaluate.result import OK, EvalResult, accuracy_gap, failed_result
 from autoedge.evaluate.teacher import Teacher
 from autoedge.hardware.onnx_graph import precision_bits
@@ -40,6 +43,8 @@ from autoedge.hardware.onnx_memory import peak_activation_bytes
 from autoedge.hardware.onnx_runtime import onnx_accuracy
 from autoedge.hardware.targets import Target, get_target
 from autoedge.space.candidate import Candidate
+
+NO_LIMITS = TrialLimits()
 
 #: The fine-tune after compression runs at this fraction of the training learning rate.
 FINETUNE_LR_SCALE = 0.2
@@ -54,6 +59,7 @@ def evaluate(
     teacher: Teacher | None = None,
     workdir: str | Path | None = None,
     on_step: StepHook | None = None,
+    limits: TrialLimits = NO_LIMITS,
 ) -> EvalResult:
     """Train, compress, export and measure `candidate`; never raises for a bad candidate.
 
@@ -61,9 +67,11 @@ def evaluate(
     candidate is all 8-bit) and the compressed float model's `weights.safetensors`; by default
     the ONNX files go to a temporary folder that is removed.
     `on_step(step, loss)` is called after every optimisation step (a test hook).
+    `limits` fail the candidate once it runs too long or allocates too much (limits.py).
     """
     tgt = get_target(target) if isinstance(target, str) else target
-    clock = _PhaseClock()
+    clock = _PhaseClock(limits)
+    step_hook = clock.step_hook(on_step)
     common: dict[str, Any] = {
         "target": tgt.name,
         "fidelity": fidelity.to_json(),
@@ -79,13 +87,17 @@ def evaluate(
         return failed_result(candidate.key, reason, wall_s=0.0, phase_s={}, **common)
     try:
         with _workdir(workdir) as folder:
-            metrics, frozen = _run(
-                candidate, dataset, tgt, fidelity, teacher, folder, clock, on_step
-            )
+            with limits.memory_cap():
+                metrics, frozen = _run(
+                    candidate, dataset, tgt, fidelity, teacher, folder, clock, step_hook
+                )
             if workdir is not None:
                 save_weights(frozen, folder / WEIGHTS_FILE, {"key": candidate.key})
     except Exception as e:  # any failure becomes a failed record, by contract
-        reason = f"{clock.current or 'setup'}: {type(e).__name__}: {_first_line(e)}"
+        if disk_full_cause(e):  # the machine's fault: the run stops, the trial runs again later
+            raise
+        why = limits.out_of_memory_reason(e) or f"{type(e).__name__}: {_first_line(e)}"
+        reason = f"{clock.current or 'setup'}: {why}"
         return failed_result(
             candidate.key, reason, wall_s=clock.total(), phase_s=clock.phases, **common
         )
@@ -219,22 +231,43 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
 
 
 class _PhaseClock:
-    """Wall seconds per named phase, and which phase is running (for failure messages)."""
+    """Wall seconds per named phase, which phase is running (for failure messages), and the
+    time limit, checked on entering a phase and after every training step."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: TrialLimits = NO_LIMITS) -> None:
         self.phases: dict[str, float] = {}
         self.current: str | None = None
+        self.limits = limits
         self._start = time.perf_counter()
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         self.current = name
+        self.check()
         start = time.perf_counter()
         try:
             yield
         finally:
             self.phases[name] = round(time.perf_counter() - start, 4)
         self.current = None
+
+    def check(self) -> None:
+        """Raise TrialTimeout once the limit (if any) has passed."""
+        error = self.limits.timeout_error(time.perf_counter() - self._start)
+        if error is not None:
+            raise error
+
+    def step_hook(self, on_step: StepHook | None) -> StepHook | None:
+        """`on_step` with the time limit checked first (None when neither is needed)."""
+        if self.limits.time_s <= 0:
+            return on_step
+
+        def hook(step: int, loss: float) -> None:
+            self.check()
+            if on_step is not None:
+                on_step(step, loss)
+
+        return hook
 
     def total(self) -> float:
         return round(time.perf_counter() - self._start, 4)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from autoedge.data.dataset import ImageDataset
 from autoedge.evaluate.fidelity import Fidelity
+from autoedge.evaluate.limits import TrialLimits
 from autoedge.evaluate.result import EvalResult
 from autoedge.evaluate.teacher import Teacher, prepare_teacher
 from autoedge.hardware.targets import Target
@@ -17,6 +18,7 @@ class EvaluationSession:
 
     The teacher is prepared on the first candidate that distils (``auto`` may train it once,
     then it is cached on disk); a run whose candidates never distil never loads one.
+    `limits` (time, memory) apply to every evaluation (see limits.py).
     """
 
     def __init__(
@@ -25,11 +27,13 @@ class EvaluationSession:
         target: Target,
         *,
         teacher: str = "auto",
+        limits: TrialLimits | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.dataset = dataset
         self.target = target
         self.teacher_spec = teacher
+        self.limits = limits or TrialLimits()
         self.log = log
         self._teacher: Teacher | None = None
         self._teacher_ready = False
@@ -45,7 +49,9 @@ class EvaluationSession:
 
     def portable(self) -> EvaluationSession:
         """A copy to ship to worker processes: the teacher prepared here, once; no log hook."""
-        copy = EvaluationSession(self.dataset, self.target, teacher=self.teacher_spec)
+        copy = EvaluationSession(
+            self.dataset, self.target, teacher=self.teacher_spec, limits=self.limits
+        )
         copy._teacher = self.teacher()
         copy._teacher_ready = True
         return copy
@@ -55,5 +61,10 @@ class EvaluationSession:
 
         teacher = self.teacher() if candidate.kd_alpha > 0 else None
         return evaluate(
-            candidate, self.dataset, target=self.target, fidelity=fidelity, teacher=teacher
+            candidate,
+            self.dataset,
+            target=self.target,
+            fidelity=fidelity,
+            teacher=teacher,
+            limits=self.limits,
         )

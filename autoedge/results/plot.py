@@ -7,9 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from autoedge.results._frame import baseline_mask, numeric, ok_mask
 from autoedge.results.atomic import write_bytes_atomic
@@ -28,6 +25,11 @@ def plot_front(
     Uses the Agg canvas directly (no pyplot state); the file is written atomically. The x axis
     is logarithmic when the latencies span more than a factor of 20.
     """
+    # matplotlib loads here, not with the package: commands that never plot start faster.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     fig = Figure(figsize=(7.0, 4.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -11,6 +11,7 @@ from typing import Any
 
 from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
+from autoedge.evaluate.limits import TrialLimits
 from autoedge.fields import reject_unknown_fields
 from autoedge.search.objectives import DEFAULT_OBJECTIVES, Constraints, parse_objectives
 from autoedge.space.registry import DEFAULT_SPACE
@@ -18,7 +19,17 @@ from autoedge.space.registry import DEFAULT_SPACE
 SAMPLERS = ("tpe", "nsga2")
 #: Settings a resumed run may change; every other one is fixed when the run starts.
 #: (Where trials run - the Ray cluster and its placement - may change between sessions.)
-ADJUSTABLE = ("out", "budget", "refine", "address", "workers", "cpus_per_trial", "gpus_per_trial")
+ADJUSTABLE = (
+    "out",
+    "budget",
+    "refine",
+    "trial_timeout_s",
+    "trial_memory_mb",
+    "address",
+    "workers",
+    "cpus_per_trial",
+    "gpus_per_trial",
+)
 #: Settings that only the ray backend reads.
 RAY_SETTINGS = ("address", "workers", "cpus_per_trial", "gpus_per_trial")
 
@@ -29,7 +40,8 @@ class RunConfig:
 
     `budget` counts trials that produced a result (ok, failed or reused); trials interrupted
     by a stop are re-run and not counted. `refine` re-evaluates that many front points at
-    full fidelity after the budget is spent.
+    full fidelity after the budget is spent. `trial_timeout_s` and `trial_memory_mb` > 0
+    fail any evaluation (refinements included) that runs longer or allocates more; 0: no limit.
     """
 
     out: str
@@ -46,6 +58,8 @@ class RunConfig:
     seed: int = 0
     refine: int = 0
     warm_start: bool = True
+    trial_timeout_s: float = 0.0
+    trial_memory_mb: float = 0.0
     address: str | None = None  # ray: None starts a local Ray for the run; else join it
     workers: int = 1  # ray: trials at once
     cpus_per_trial: float = 1.0  # ray: CPUs Ray reserves per trial (and torch threads)
@@ -62,8 +76,18 @@ class RunConfig:
             raise SearchError(
                 f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}"
             )
+        for name, value in (("timeout", self.trial_timeout_s), ("memory-mb", self.trial_memory_mb)):
+            if not _number(value) or value < 0:
+                raise SearchError(
+                    f"--trial-{name} must be a number >= 0 (0: no limit), got {value!r}"
+                )
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
         _check_ray_settings(self)
+
+    @property
+    def limits(self) -> TrialLimits:
+        """The per-evaluation limits (time, memory) of this run."""
+        return TrialLimits(time_s=self.trial_timeout_s, memory_mb=self.trial_memory_mb)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}

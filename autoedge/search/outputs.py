@@ -48,6 +48,7 @@ class SearchSummary:
     wall_s: float = 0.0
     refined: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    top_failure: str | None = None  # the commonest reason among failed trials
 
     @property
     def done(self) -> int:
@@ -96,6 +97,7 @@ def write_outputs(
         wall_s=round(wall_s, 1),
         refined=refined_pairs(refined, trials) if refined is not None else [],
         files=[str(p) for p in (folder.db, folder.config, folder.trials, folder.pareto)],
+        top_failure=_commonest_error(trials),
     )
     if plot:
         title = f"{config.space} on {config.data}, target {config.target}"
@@ -161,6 +163,12 @@ def _best(front: pd.DataFrame, config: RunConfig) -> dict[str, Any] | None:
         return None
     keep = ("number", "key", "accuracy", "latency_ms", "size_bytes", "peak_memory_bytes", "arch")
     return {k: jsonable(row[k]) for k in keep}
+
+
+def _commonest_error(trials: pd.DataFrame) -> str | None:
+    errors = trials.loc[trials["state"] == FAILED, "error"].dropna().astype(str)
+    errors = errors[errors.str.len() > 0]
+    return str(errors.value_counts().index[0]) if len(errors) else None
 
 
 def _num(v: Any) -> float | None:

@@ -2,8 +2,9 @@
 
 Every finished trial is committed to the study database before anything else happens, and
 the tables are rewritten atomically after it, so a SIGKILL at any point loses at most the
-trial that was running (it runs again on resume). Ctrl-C interrupts the running trial,
-writes the tables and returns a summary marked `stopped`.
+trial that was running (it runs again on resume); the temp files of a write it cut short are
+removed on resume. Ctrl-C interrupts the running trial, writes the tables and returns a summary
+marked `stopped`. A full disk stops the run with StorageError; what was committed is kept.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from autoedge.errors import AutoEdgeError, RunError, SearchError
+from autoedge.atomic_files import remove_stale_temps
+from autoedge.errors import AutoEdgeError, RunError, SearchError, StorageError, disk_full_cause
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
 from autoedge.results import (
@@ -107,12 +109,18 @@ def read_run_config(path: str | Path) -> RunConfig:
 
 
 def check_study_db(db: Path) -> None:
-    """RunError unless `db` is absent (a run killed before its first trial) or a readable
-    Optuna SQLite study; read-only, so a damaged file is left as it is for the user."""
+    """RunError unless `db` is absent or schema-less (a run killed before its study was
+    created: Optuna creates it on resume) or a readable Optuna SQLite study; read-only, so a
+    damaged file is left as it is for the user."""
     if not db.exists():
         return
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "studies" not in tables:
+                return
             con.execute("SELECT COUNT(*) FROM studies").fetchone()
             con.execute("SELECT COUNT(*) FROM trials").fetchone()
     except sqlite3.Error as e:
@@ -141,18 +149,28 @@ def run_search(
     bit-width choices to what the target executes; the narrowed space is the one stored.
     """
     folder = RunFolder(Path(config.out))
-    folder.path.mkdir(parents=True, exist_ok=True)
     emit = on_event or (lambda e: None)
-    with folder.lock():
-        space = _start_run_json(folder, config, executable_bits)
-        warm = []
-        if config.warm_start:
-            warm = [(n, baseline_candidate(n, space)) for n in list_baselines(space)]
-        backend = get_backend(config.backend)(folder.db, config, space, warm)
-        try:
-            return _Loop(folder, config, backend, evaluator, emit).run()
-        finally:
-            backend.close()
+    try:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        with folder.lock():
+            remove_stale_temps(folder.path)
+            space = _start_run_json(folder, config, executable_bits)
+            warm = []
+            if config.warm_start:
+                warm = [(n, baseline_candidate(n, space)) for n in list_baselines(space)]
+            backend = get_backend(config.backend)(folder.db, config, space, warm)
+            try:
+                return _Loop(folder, config, backend, evaluator, emit).run()
+            finally:
+                backend.close()
+    except Exception as e:
+        cause = None if isinstance(e, AutoEdgeError) else disk_full_cause(e)
+        if cause is None:
+            raise
+        raise StorageError(
+            f"the disk holding {folder.path} is full ({cause}); finished trials are kept: "
+            f"free space, then continue with `autoedge search --resume {folder.path}`"
+        ) from e
 
 
 class _Loop:
@@ -200,9 +218,13 @@ class _Loop:
                 self.backend.interrupt(self.current)
             return self._write(self.backend.records(), stopped=True)
         except BaseException:
+            # Best effort: when the disk is full these writes fail too, and the first error
+            # is the one to report.
             if self.current is not None:
-                self.backend.interrupt(self.current)
-            self._write(self.backend.records())
+                with contextlib.suppress(Exception):
+                    self.backend.interrupt(self.current)
+            with contextlib.suppress(Exception):
+                self._write(self.backend.records())
             raise
         return self._write(self.backend.records())
 

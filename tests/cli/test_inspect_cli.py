@@ -62,28 +62,6 @@ def test_inspect_human_output():
     assert "key " in res.stdout and "ONNX ok" in res.stdout
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("inspect", "--space", "nope"), "bundled spaces: efficientnet, mobilenetv3, tiny"),
-        (("inspect", "--sample", "0"), "--sample"),
-        (("inspect", "--sample", "many"), "--sample"),
-        (("inspect", "--bogus"), "No such option"),
-        (("inspect", "--space", "/no/such/space.yaml"), "not found"),
-        (("frobnicate",), "No such command"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(args, expected):
-    res = autoedge(*args, timeout=120)
-    assert res.returncode == 2
-    assert "Traceback" not in res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("autoedge: error: ")
-    assert expected in lines[0]
-    assert res.stdout == ""
-
-
 def test_malformed_space_file_exits_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nglobal: {resolution: [32]}\nstages: []\n")

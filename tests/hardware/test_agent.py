@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 from autoedge_cli import autoedge
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from onnx.external_data_helper import set_external_data
+from onnx_models import conv_model
 
 from autoedge.errors import TargetError
 from autoedge.hardware.agent_client import AgentTarget
@@ -28,26 +28,6 @@ from autoedge.hardware.agent_server import AgentConfig, make_server
 
 TOKEN = "s3cret-test-token"
 AUTH = f"Authorization: Bearer {TOKEN}"
-
-
-def conv_model(cin: int = 1, cout: int = 4, hw: int = 16, *, custom_op: bool = False) -> bytes:
-    """A Conv + Relu model (or one whose op no runtime knows), serialized."""
-    weight = np.random.default_rng(0).standard_normal((cout, cin, 3, 3)).astype(np.float32)
-    op = helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1])
-    if custom_op:
-        op = helper.make_node("NoSuchOp", ["x", "w"], ["c"], domain="com.example")
-    graph = helper.make_graph(
-        [op, helper.make_node("Relu", ["c"], ["y"])],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, hw, hw])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, hw, hw])],
-        [numpy_helper.from_array(weight, "w")],
-    )
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
-    model = helper.make_model(graph, opset_imports=opsets[: 1 + custom_op])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
 
 
 def external_data_model(*, in_attribute: bool) -> bytes:

@@ -21,6 +21,7 @@ from autoedge.space import get_space, sample_candidates
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host"]
 CHEAP = ["--epochs", "1", "--subset", "200", "--teacher", "none"]
+TINY = ["--space", "tiny"]
 
 
 class _Evil:
@@ -48,6 +49,7 @@ def world(tmp_path_factory) -> Path:
     genes["stages"][0]["warp_factor"] = 9
     (root / "cand_unknown_gene.json").write_text(json.dumps(genes))
     (root / "cand.json").write_text("{not json")
+    (root / "cand_tiny.json").write_text(cand.dumps())
     one = root / "one_class" / "cat"
     one.mkdir(parents=True)
     for i in range(3):
@@ -57,6 +59,8 @@ def world(tmp_path_factory) -> Path:
         (notimg / cls).mkdir(parents=True)
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(notimg / cls / "0.png")
     (notimg / "b" / "1.png").write_text("I am text, not a PNG")
+    (root / "junk").mkdir()
+    (root / "junk" / "notes.txt").write_text("not a run")
     other = root / "other_tool_run"
     other.mkdir()
     (other / "run.json").write_text(json.dumps({"format": "mlflow-run/3", "id": 1}))
@@ -79,7 +83,9 @@ def cases(w: Path) -> list[tuple[list[str], int, str]]:
     run = str(w / "run")
     return [
         (["spaces", "--bogus"], 2, "No such option"),
+        (["frobnicate"], 2, "No such command"),
         (["inspect", "--space", "nope"], 2, "unknown space"),
+        (["inspect", "--sample", "many"], 2, "--sample"),
         (["inspect", "--space", str(w / "bad.yaml")], 2, "bad.yaml"),
         (["inspect", "--space", str(w / "empty_choice.yaml")], 2, "kernel"),
         (["inspect", "--sample", "0"], 2, "sample"),
@@ -91,6 +97,21 @@ def cases(w: Path) -> list[tuple[list[str], int, str]]:
             "warp_factor",
         ),
         (["evaluate", "--candidate", str(w / "missing.json"), "--space", "tiny"], 2, "missing"),
+        (
+            ["evaluate", "--candidate", str(w / "cand_tiny.json"), *TINY, "--target", "mars"],
+            2,
+            "unknown target 'mars'",
+        ),
+        (
+            ["evaluate", "--candidate", str(w / "cand_tiny.json"), *TINY, "--teacher", "/x.pt"],
+            2,
+            "not a file",
+        ),
+        (
+            ["evaluate", "--candidate", str(w / "cand_tiny.json"), "--space", "mobilenetv3"],
+            2,
+            "drawn from space 'tiny'",
+        ),
         (["search", "--space", "nope", "--out", new], 2, "unknown space"),
         (["search", "--space", str(w / "missing.yaml"), "--out", new], 2, "missing.yaml"),
         (["search", "--space", str(w / "bad.yaml"), "--out", new], 2, "bad.yaml"),
@@ -98,8 +119,18 @@ def cases(w: Path) -> list[tuple[list[str], int, str]]:
         (["search", "--data", str(w / "one_class"), "--out", new], 2, "class"),
         (["search", "--data", str(w / "not_image"), "--out", new], 2, "not a readable image"),
         (["search", "--data", str(w / "nowhere"), "--out", new], 2, "nowhere"),
+        (["search", "--data", "nope", "--out", new], 2, "nope"),
         (["search", "--target", "nope", "--out", new], 2, "unknown target"),
+        (["search", "--backend", "nope", "--out", new], 2, "unknown backend"),
+        (["search", "--sampler", "cmaes", "--out", new], 2, "unknown sampler"),
+        (["search", "--objectives", "accuracy,speed", "--out", new], 2, "unknown objective"),
         (["search", "--budget", "-3", "--out", new], 2, "budget"),
+        (["search", "--max-latency-ms", "-1", "--out", new], 2, "max-latency-ms"),
+        (["search", "--min-accuracy", "85", "--out", new], 2, "fraction"),
+        (["search", "--trial-timeout", "-1", "--out", new], 2, "trial-timeout"),
+        (["search", "--out", str(w / "junk")], 2, "not empty"),
+        (["search", "--resume", str(w / "junk")], 2, "not an autoedge run"),
+        (["search", "--resume", run, "--space", "mobilenetv3"], 2, "differs"),
         (["search", "--epochs", "0", "--out", new], 2, "epochs"),
         (["search", "--teacher", str(w / "evil.pt"), "--out", new], 2, "pickle"),
         (
@@ -112,7 +143,10 @@ def cases(w: Path) -> list[tuple[list[str], int, str]]:
         (["search", "--backend", "ray", "--workers", "0", "--out", new], 2, "workers"),
         (["show", str(w / "other_tool_run")], 2, "format"),
         (["show", str(w / "good.onnx")], 2, "not a directory"),
+        (["show", str(w / "missing")], 2, "missing"),
+        (["pick", str(w / "junk"), "--max-latency-ms", "1"], 2, "not an autoedge run"),
         (["pick", run, "--max-size-kb", "-5"], 2, "max-size-kb"),
+        (["pick", run, "--min-accuracy", "5"], 2, "fraction"),
         (["pick", run, "--min-accuracy", "0.9999"], 1, "no front point"),
         (["targets", "--bogus"], 2, "No such option"),
         (["latency", str(w / "missing.onnx"), "--target", "rpi4"], 2, "missing.onnx"),
@@ -153,7 +187,7 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def test_every_bad_invocation_fails_cleanly(world) -> None:
+def test_every_bad_invocation_fails_cleanly(world, report) -> None:
     env = {**os.environ, "AUTOEDGE_CACHE": str(world / "cache")}
     before = _tree(world)
     table = cases(world)
@@ -173,6 +207,9 @@ def test_every_bad_invocation_fails_cleanly(world) -> None:
             problems.append(f"message lacks {needle!r}")
         if problems:
             failures.append((" ".join(args), problems, res.stderr[-600:]))
+        shown = " ".join(args).replace(str(world), "W")
+        message = lines[0].replace(str(world), "W") if lines else ""
+        report("bad input", f"`autoedge {shown}`", f"exit {res.returncode}: {message}")
     assert not failures, "\n".join(map(str, failures))
     assert _tree(world) == before  # nothing written or changed, cache included
     assert not (world / "PWNED").exists()  # no pickle was executed

@@ -1,0 +1,66 @@
+"""The `report` fixture: tests that try to break autoedge record what they tried and what held.
+
+With AUTOEDGE_RELIABILITY_REPORT=PATH set (scripts/reliability_report.py sets it), the session
+writes those cases, and every test's outcome, to PATH as markdown; otherwise nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPORT_ENV = "AUTOEDGE_RELIABILITY_REPORT"
+Record = Callable[[str, str, str], None]
+
+_cases: dict[str, list[tuple[str, str, str]]] = {}
+_outcomes: dict[str, tuple[str, str, float]] = {}
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Iterator[Record]:
+    """Call report(area, what_was_tried, what_held) once per case the test checked."""
+    rows = _cases.setdefault(request.node.nodeid, [])
+    yield lambda area, case, held: rows.append((area, case, held))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    rep = yield
+    if rep.when == "call" or (rep.when == "setup" and not rep.passed):
+        doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
+        _outcomes[item.nodeid] = (rep.outcome, doc[0] if doc else "", rep.duration)
+    return rep
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = os.environ.get(REPORT_ENV)
+    if path and _outcomes:
+        Path(path).write_text(_markdown(), encoding="utf-8")
+
+
+def _markdown() -> str:
+    lines = [
+        "| area | what was tried | what held | test |",
+        "|---|---|---|---|",
+    ]
+    for nodeid, rows in _cases.items():
+        outcome = _outcomes.get(nodeid, ("not run", "", 0.0))[0]
+        for area, case, held in rows:
+            shown = held if outcome == "passed" else f"**{outcome.upper()}** ({held})"
+            lines.append(f"| {area} | {_cell(case)} | {_cell(shown)} | `{_short(nodeid)}` |")
+    lines += ["", "Every test in the run:", "", "| test | outcome | seconds |", "|---|---|---|"]
+    for nodeid, (outcome, doc, seconds) in _outcomes.items():
+        about = f" - {doc}" if doc else ""
+        lines.append(f"| `{_short(nodeid)}`{_cell(about)} | {outcome} | {seconds:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _short(nodeid: str) -> str:
+    return nodeid.removeprefix("tests/")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
