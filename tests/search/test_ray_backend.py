@@ -60,14 +60,37 @@ def test_four_trials_two_at_a_time_in_the_usual_run_folder(ray_run) -> None:
     check(autoedge("pick", str(ray_run), "--json"))
 
 
+def counted(run: Path) -> int:
+    try:
+        return int(pd.read_csv(run / "trials.csv")["state"].isin(["ok", "failed"]).sum())
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+
+
 @needs_ray
-def test_resume_with_a_larger_budget_keeps_the_finished_trials(ray_run, tmp_path) -> None:
+def test_resume_stop_with_ctrl_c_and_resume_again_keep_the_finished_trials(
+    ray_run, tmp_path
+) -> None:
     copy = tmp_path / "run"
     subprocess.run(["cp", "-r", str(ray_run), str(copy)], check=True)
     before = pd.read_csv(copy / "trials.csv").set_index("number")
-    check(autoedge("search", "--resume", str(copy), "--budget", "6", "--workers", "2"))
+    args = [sys.executable, "-m", "autoedge", "search", "--resume", str(copy), "--budget", "8"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while counted(copy) < 5:  # at least one trial of this session finished
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no trial finished in time"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert f"--resume {copy}" in stderr and "Traceback" not in stderr
+    stopped_at = counted(copy)
+    assert 5 <= stopped_at < 8
+
+    check(autoedge("search", "--resume", str(copy), "--workers", "2"))
     after = pd.read_csv(copy / "trials.csv").set_index("number")
-    assert int(after["state"].isin(["ok", "failed"]).sum()) == 6
+    assert int(after["state"].isin(["ok", "failed"]).sum()) == 8
     for number, row in before.iterrows():
         assert after.loc[number, "key"] == row["key"]
         assert after.loc[number, "accuracy"] == row["accuracy"]
