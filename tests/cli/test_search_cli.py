@@ -4,45 +4,17 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from autoedge_cli import autoedge
+from autoedge_cli import autoedge, finished_rows, start, wait_for_rows
 
 from autoedge.results import RunFolder, non_dominated
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
 CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
 FILES = ("study.db", "run.json", "trials.csv", "pareto.csv", "pareto.png", "report.md")
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "autoedge", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finished_rows(run: Path) -> int:
-    try:
-        rows = pd.read_csv(run / "trials.csv")
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return 0
-    return int(rows["state"].isin(["ok", "failed"]).sum())
-
-
-def wait_for_rows(proc: subprocess.Popen[str], run: Path, n: int, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while finished_rows(run) < n:
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "the run did not reach the expected trial in time"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from autoedge_cli import autoedge
+from autoedge_cli import autoedge, serve_agent
 from onnx import TensorProto, helper
 from onnx.external_data_helper import set_external_data
 from onnx_models import conv_model
@@ -180,15 +178,8 @@ def test_one_log_line_per_request_and_still_healthy(agent: Agent) -> None:
 def test_cli_serve_measure_busy_port_and_stop(tmp_path: Path, monkeypatch) -> None:
     token_file, log = tmp_path / "token", tmp_path / "agent.log"
     token_file.write_text(f"  {TOKEN}\n")
-    cmd = [sys.executable, "-m", "autoedge", "agent", "serve", "--port", "0"]
-    with log.open("w") as err:
-        proc = subprocess.Popen([*cmd, "--token-file", str(token_file)], stderr=err)
+    proc, port = serve_agent(token_file, log)
     try:
-        deadline, port = time.monotonic() + 60, None
-        while port is None and time.monotonic() < deadline and proc.poll() is None:
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
-            port = int(found.group(1)) if found else time.sleep(0.1)
-        assert port, log.read_text()
         monkeypatch.delenv("AUTOEDGE_AGENT_TOKEN", raising=False)
         monkeypatch.setenv("AUTOEDGE_AGENT_TOKEN_FILE", str(token_file))
         target = AgentTarget.from_spec(f"agent:127.0.0.1:{port}")

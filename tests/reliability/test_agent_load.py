@@ -8,14 +8,13 @@ import http.client
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from autoedge_cli import serve_agent
 from onnx_models import conv_model
 
 TOKEN = "load-test-token"
@@ -55,16 +54,8 @@ def request(port: int, body: bytes | None, *, token: str | None = TOKEN, length:
 def agent_process(tmp_path):
     token_file, log = tmp_path / "token", tmp_path / "agent.log"
     token_file.write_text(TOKEN)
-    cmd = [sys.executable, "-m", "autoedge", "agent", "serve", "--port", "0"]
-    opts = ["--token-file", str(token_file), "--max-mb", "1", "--read-timeout-s", "2"]
-    with log.open("w") as err:
-        proc = subprocess.Popen([*cmd, *opts], stderr=err)
+    proc, port = serve_agent(token_file, log, "--max-mb", "1", "--read-timeout-s", "2")
     try:
-        deadline, port = time.monotonic() + 60, None
-        while port is None and time.monotonic() < deadline and proc.poll() is None:
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
-            port = int(found.group(1)) if found else time.sleep(0.1)
-        assert port, log.read_text()
         yield proc, port, log
     finally:
         proc.send_signal(signal.SIGINT)

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from autoedge_cli import autoedge
+from autoedge_cli import autoedge, start, wait_for_rows
 
 from autoedge.atomic_files import remove_stale_temps
 from autoedge.errors import RunError, disk_full_cause
@@ -29,15 +29,6 @@ from autoedge.space import get_space
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
 CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "autoedge", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finished_trials(run: Path) -> dict[int, tuple]:
@@ -58,19 +49,6 @@ def finished_trials(run: Path) -> dict[int, tuple]:
 def counted_rows(run: Path) -> pd.DataFrame:
     trials = pd.read_csv(run / "trials.csv")
     return trials[trials["state"].isin(["ok", "failed"])]
-
-
-def wait_for_rows(proc: subprocess.Popen[str], run: Path, n: int, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if len(counted_rows(run)) >= n:
-                return
-        except (FileNotFoundError, pd.errors.EmptyDataError):
-            pass
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "the run did not reach the expected trial in time"
-        time.sleep(0.05)
 
 
 def assert_files_valid(run: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from autoedge_cli import autoedge
+from autoedge_cli import autoedge, finished_rows
 
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="the ray extra is not installed"
@@ -60,13 +60,6 @@ def test_four_trials_two_at_a_time_in_the_usual_run_folder(ray_run) -> None:
     check(autoedge("pick", str(ray_run), "--json"))
 
 
-def counted(run: Path) -> int:
-    try:
-        return int(pd.read_csv(run / "trials.csv")["state"].isin(["ok", "failed"]).sum())
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return 0
-
-
 @needs_ray
 def test_resume_stop_with_ctrl_c_and_resume_again_keep_the_finished_trials(
     ray_run, tmp_path
@@ -77,7 +70,7 @@ def test_resume_stop_with_ctrl_c_and_resume_again_keep_the_finished_trials(
     args = [sys.executable, "-m", "autoedge", "search", "--resume", str(copy), "--budget", "8"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while counted(copy) < 5:  # at least one trial of this session finished
+    while finished_rows(copy) < 5:  # at least one trial of this session finished
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no trial finished in time"
         time.sleep(0.1)
@@ -85,7 +78,7 @@ def test_resume_stop_with_ctrl_c_and_resume_again_keep_the_finished_trials(
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 130, stderr[-3000:]
     assert f"--resume {copy}" in stderr and "Traceback" not in stderr
-    stopped_at = counted(copy)
+    stopped_at = finished_rows(copy)
     assert 5 <= stopped_at < 8
 
     check(autoedge("search", "--resume", str(copy), "--workers", "2"))
