@@ -20,16 +20,19 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 from scipy.stats import kendalltau, spearmanr
 
 from autoedge.data import get_dataset
+from autoedge.data.dataset import ImageDataset
 from autoedge.evaluate import DEFAULT_FIDELITY, Fidelity, evaluate, prepare_teacher
+from autoedge.evaluate.teacher import Teacher
 from autoedge.hardware.onnx_graph import precision_bits
 from autoedge.hardware.targets import get_target
-from autoedge.space import DEFAULT_SPACE, get_space, restrict_bits, sample_candidates
+from autoedge.space import DEFAULT_SPACE, Candidate, get_space, restrict_bits, sample_candidates
 from autoedge.space.presets import baseline_candidate
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -83,7 +86,14 @@ def _fidelity(text: str) -> tuple[str, Fidelity]:
     return text.strip(), DEFAULT_FIDELITY.with_budget(epochs=int(epochs), subset=int(subset))
 
 
-def _measure(label, fidelity, name, cand, dataset, teacher) -> dict:
+def _measure(
+    label: str,
+    fidelity: Fidelity,
+    name: str,
+    cand: Candidate,
+    dataset: ImageDataset,
+    teacher: Teacher | None,
+) -> dict[str, Any]:
     r = evaluate(cand, dataset, fidelity=fidelity, teacher=teacher)
     row = {
         "fidelity": label,
