@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -25,13 +26,24 @@ def autoedge(
     )
 
 
+def interruptible() -> None:
+    """Child set-up (a `preexec_fn`): Ctrl-C (SIGINT) back to its default disposition.
+
+    A shell starts background jobs with SIGINT ignored, and children inherit that: a test
+    suite run as `... &` would otherwise send SIGINT to processes that cannot hear it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str) -> subprocess.Popen[str]:
-    """`python -m autoedge ARGS` started in the background, stdout/stderr piped as text."""
+    """`python -m autoedge ARGS` started in the background, stdout/stderr piped as text;
+    it answers SIGINT as under a terminal, however the test suite was started."""
     return subprocess.Popen(
         [sys.executable, "-m", "autoedge", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
 
 
@@ -58,7 +70,11 @@ def serve_agent(token_file: Path, log: Path, *options: str) -> tuple[subprocess.
     once it says where it listens."""
     cmd = [sys.executable, "-m", "autoedge", "agent", "serve", "--port", "0"]
     with log.open("w") as err:
-        proc = subprocess.Popen([*cmd, "--token-file", str(token_file), *options], stderr=err)
+        proc = subprocess.Popen(
+            [*cmd, "--token-file", str(token_file), *options],
+            stderr=err,
+            preexec_fn=interruptible,
+        )
     deadline, port = time.monotonic() + 60, None
     while port is None and time.monotonic() < deadline and proc.poll() is None:
         found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())

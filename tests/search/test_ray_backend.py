@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from autoedge_cli import autoedge, finished_rows
+from autoedge_cli import autoedge, finished_rows, start
 
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="the ray extra is not installed"
@@ -67,8 +67,7 @@ def test_resume_stop_with_ctrl_c_and_resume_again_keep_the_finished_trials(
     copy = tmp_path / "run"
     subprocess.run(["cp", "-r", str(ray_run), str(copy)], check=True)
     before = pd.read_csv(copy / "trials.csv").set_index("number")
-    args = [sys.executable, "-m", "autoedge", "search", "--resume", str(copy), "--budget", "8"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start("search", "--resume", str(copy), "--budget", "8")
     deadline = time.monotonic() + 300
     while finished_rows(copy) < 5:  # at least one trial of this session finished
         assert proc.poll() is None, proc.communicate()[1][-3000:]
