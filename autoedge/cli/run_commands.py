@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,6 +24,8 @@ from autoedge.cli.consoles import err, out
 if TYPE_CHECKING:
     import pandas as pd
 
+    from autoedge.hardware.targets import Target
+    from autoedge.hardware.validation import ValidatedTarget
     from autoedge.search import SearchEvent, SearchSummary
 
 # Each option is declared once and shared by the commands that take it.
@@ -113,6 +116,13 @@ def search_cmd(
         float | None, typer.Option(help="ray: CPUs per trial, also its torch threads (1).")
     ] = None,
     gpus_per_trial: Annotated[float | None, typer.Option(help="ray: GPUs per trial (0).")] = None,
+    validate_on: Annotated[
+        str | None,
+        typer.Option(
+            help="agent:HOST:PORT: measure each new front point of a predicted target on that "
+            "device and refit the target's model as the search goes.",
+        ),
+    ] = None,
     json_out: JsonOut = False,
 ) -> None:
     """Search the joint space for the accuracy / latency / size front on a target.
@@ -126,6 +136,7 @@ def search_cmd(
     from autoedge.evaluate.teacher import check_teacher_spec
     from autoedge.hardware.onnx_graph import precision_bits
     from autoedge.hardware.targets import get_target
+    from autoedge.hardware.validation import ValidatedTarget
     from autoedge.search import get_backend, plan_run, run_search, run_space
     from autoedge.search.config import RAY_SETTINGS
     from autoedge.space import get_space, restrict_bits
@@ -148,6 +159,7 @@ def search_cmd(
         "workers": workers,
         "cpus_per_trial": cpus_per_trial,
         "gpus_per_trial": gpus_per_trial,
+        "validate_on": validate_on,
     }
     options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     bounds = {
@@ -171,6 +183,8 @@ def search_cmd(
             f"--backend {config.backend}"
         )
     tgt = get_target(config.target)
+    if config.validate_on is not None:
+        tgt = _validated(tgt, config.validate_on, config.out)
     bits = precision_bits(tgt.precisions)
     dropped: list[int] = []
     if resumed:
@@ -207,9 +221,34 @@ def search_cmd(
             f"{config.trial_memory_mb or 'no'} MB extra memory (--trial-memory-mb)"
         )
     session = EvaluationSession(dataset, tgt, teacher=config.teacher, limits=config.limits, log=log)
+    validator = tgt if isinstance(tgt, ValidatedTarget) else None
+    if validator is not None:
+        log(
+            f"validating on {validator.device.name}: each new front point is measured there "
+            f"and the {tgt.name} model refitted ({len(validator.checks)} checks so far)"
+        )
     with _SigtermAsInterrupt(), _SearchProgress(config.budget, quiet=json_out) as progress:
-        summary = run_search(config, session, on_event=progress.update, executable_bits=bits)
+        summary = run_search(
+            config, session, on_event=progress.update, executable_bits=bits, validator=validator
+        )
+    if validator is not None:
+        summary = replace(summary, validation=validator.summary())
     _finish(summary, json_out)
+
+
+def _validated(target: Target, spec: str, run: str) -> ValidatedTarget:
+    """`target` checked on the device agent `spec` (a predicted target only)."""
+    from autoedge.errors import SearchError
+    from autoedge.hardware.agent_client import AgentTarget
+    from autoedge.hardware.targets import PredictedTarget
+    from autoedge.hardware.validation import ValidatedTarget
+
+    if not isinstance(target, PredictedTarget):
+        raise SearchError(
+            f"--validate-on checks a predicted target's model on a device; --target "
+            f"{target.name} is measured already"
+        )
+    return ValidatedTarget(target, AgentTarget.from_spec(spec), run)
 
 
 def _finish(summary: SearchSummary, json_out: bool) -> None:
@@ -227,6 +266,15 @@ def _finish(summary: SearchSummary, json_out: bool) -> None:
         )
         if not summary.front_constrained:
             out.print("[yellow]no trial meets the constraints; the front ignores them[/yellow]")
+        v = summary.validation
+        if v and v["checked"]:
+            out.print(
+                f"validated {v['checked']} front points on {v['device']}: search predictions "
+                f"off by {v['search_mape']:.0%} on average (shipped model: "
+                f"{v['shipped_mape']:.0%}); refitted model in {v['profile']} (use it with "
+                f"--target {v['profile']})",
+                markup=False,
+            )
         for r in summary.refined:
             out.print(
                 f"refined trial {r['number']}: accuracy {_pct(r['accuracy'])} (search) -> "
@@ -280,6 +328,10 @@ class _SearchProgress:
         if e.kind == "trial_started" and not self._started:
             self._started = True
             self.progress.reset(self.task, total=e.budget, completed=e.done)
+        if e.kind == "validated":
+            if not self.quiet:
+                self.progress.console.print(e.state, markup=False, highlight=False)
+            return
         if e.kind == "refine_started":
             self.progress.update(self.task, description="refine", total=e.budget, completed=e.done)
         if e.kind not in ("trial_finished", "refine_finished") or e.summary is None:

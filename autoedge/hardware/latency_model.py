@@ -89,9 +89,12 @@ def fit_coefficients(
     latencies_ms: Sequence[float],
     *,
     ridge: float = RIDGE,
+    prior: dict[str, float] | None = None,
+    precisions: Sequence[str] = (),
 ) -> dict[str, float]:
     """Non-negative least squares on relative error, pulled weakly toward the prior
-    (`coefficient` of an empty fit: PRIOR_KIND per op kind, PRIOR for the overheads).
+    (`coefficient` of an empty fit: PRIOR_KIND per op kind, PRIOR for the overheads; or of
+    the `prior` coefficients, read at `precisions`, to update an existing fit).
 
     Every feature name that is non-zero in some row gets a coefficient.
     """
@@ -106,7 +109,7 @@ def fit_coefficients(
     scale = np.sqrt((a**2).mean(axis=0))
     scale[scale == 0] = 1.0
     a_scaled = a / scale
-    pri = np.array([coefficient({}, n, ()) for n in names]) * scale
+    pri = np.array([coefficient(prior or {}, n, precisions) for n in names]) * scale
     lam = np.sqrt(ridge * len(y))
     a_aug = np.vstack([a_scaled, lam * np.eye(len(names))])
     b_aug = np.concatenate([b, lam * pri])

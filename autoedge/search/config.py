@@ -29,6 +29,7 @@ ADJUSTABLE = (
     "workers",
     "cpus_per_trial",
     "gpus_per_trial",
+    "validate_on",
 )
 #: Settings that only the ray backend reads.
 RAY_SETTINGS = ("address", "workers", "cpus_per_trial", "gpus_per_trial")
@@ -42,6 +43,8 @@ class RunConfig:
     by a stop are re-run and not counted. `refine` re-evaluates that many front points at
     full fidelity after the budget is spent. `trial_timeout_s` and `trial_memory_mb` > 0
     fail any evaluation (refinements included) that runs longer or allocates more; 0: no limit.
+    `validate_on` measures each new front point of a predicted target on that device agent
+    and refits the target's model online (hardware/validation.py).
     """
 
     out: str
@@ -64,6 +67,7 @@ class RunConfig:
     workers: int = 1  # ray: trials at once
     cpus_per_trial: float = 1.0  # ray: CPUs Ray reserves per trial (and torch threads)
     gpus_per_trial: float = 0.0
+    validate_on: str | None = None  # agent:HOST:PORT measuring the front of a predicted target
 
     def __post_init__(self) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
@@ -83,6 +87,16 @@ class RunConfig:
                 )
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
         _check_ray_settings(self)
+        if self.validate_on is not None:
+            if not (isinstance(self.validate_on, str) and self.validate_on.startswith("agent:")):
+                raise SearchError(
+                    f"--validate-on takes a device agent, agent:HOST:PORT; got {self.validate_on!r}"
+                )
+            if self.backend == "ray":
+                raise SearchError(
+                    "--validate-on runs with --backend optuna or random (it measures each new "
+                    "front point as its trial ends, one trial at a time); not with ray"
+                )
 
     @property
     def limits(self) -> TrialLimits:

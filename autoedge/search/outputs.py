@@ -49,6 +49,7 @@ class SearchSummary:
     refined: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     top_failure: str | None = None  # the commonest reason among failed trials
+    validation: dict[str, Any] | None = None  # --validate-on: the device checks' summary
 
     @property
     def done(self) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -52,11 +52,19 @@ from autoedge.versions import versions
 Evaluator = Callable[[Candidate, Fidelity], EvalResult]
 
 
+class FrontValidator(Protocol):
+    """Measures a trial that joined the front on a real device (hardware/validation.py)."""
+
+    def check(self, number: int, key: str, predicted_ms: float) -> str | None:
+        """A line saying what was measured, or None when that trial cannot be checked."""
+        ...
+
+
 @dataclass(frozen=True)
 class SearchEvent:
     """Progress of a run: a trial (or a refinement) started or finished."""
 
-    kind: str  # trial_started | trial_finished | refine_started | refine_finished
+    kind: str  # trial_started | trial_finished | refine_started | refine_finished | validated
     done: int
     budget: int
     number: int | None = None
@@ -142,11 +150,13 @@ def run_search(
     *,
     on_event: Callable[[SearchEvent], None] | None = None,
     executable_bits: Iterable[int] | None = None,
+    validator: FrontValidator | None = None,
 ) -> SearchSummary:
     """Run (or continue) the search described by `config` until its budget is spent.
 
     `executable_bits` (the target's runtime precisions as bit-widths) narrows a new run's
     bit-width choices to what the target executes; the narrowed space is the one stored.
+    `validator` is shown every trial that joins the front as it ends (`--validate-on`).
     """
     folder = RunFolder(Path(config.out))
     emit = on_event or (lambda e: None)
@@ -160,7 +170,7 @@ def run_search(
                 warm = [(n, baseline_candidate(n, space)) for n in list_baselines(space)]
             backend = get_backend(config.backend)(folder.db, config, space, warm)
             try:
-                return _Loop(folder, config, backend, evaluator, emit).run()
+                return _Loop(folder, config, backend, evaluator, emit, validator).run()
             finally:
                 backend.close()
     except Exception as e:
@@ -187,8 +197,10 @@ class _Loop:
         backend: Backend,
         evaluator: Evaluator,
         emit: Callable[[SearchEvent], None],
+        validator: FrontValidator | None = None,
     ) -> None:
         self.folder = folder
+        self.validator = validator
         self.config = config
         self.backend = backend
         self.evaluator = evaluator
@@ -269,6 +281,22 @@ class _Loop:
                 summary=summary,
             )
         )
+        self._validate(record, records)
+
+    def _validate(self, record: TrialRecord, records: list[TrialRecord]) -> None:
+        """Show the validator a fresh ok trial that is on the front now."""
+        result = record.result
+        if self.validator is None or record.reused_from is not None or result is None:
+            return
+        if record.state != OK or result.latency_ms is None:
+            return
+        front, _ = front_of(trials_frame(records), self.config)
+        if record.number not in set(front["number"].astype(int)):
+            return
+        line = self.validator.check(record.number, record.key, result.latency_ms)
+        if line is not None:
+            n, key = record.number, record.key
+            self.emit(SearchEvent("validated", self.done, self.budget, n, key, state=line))
 
     @property
     def fidelity(self) -> Fidelity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from autoedge.compress.export import export_onnx
 from autoedge.hardware.agent_server import AgentConfig, make_server
 from autoedge.hardware.host_latency import LatencyMeasurement
 from autoedge.hardware.host_store import record_measurement, refit_host, stored_measurements
+from autoedge.hardware.latency_model import predict_ms
 from autoedge.hardware.onnx_graph import graph_work
 from autoedge.hardware.profiles import shipped_profiles
 
@@ -163,3 +165,57 @@ def test_search_on_an_agent_target_is_measured(agent_port: int, tmp_path: Path) 
     assert set(trials["latency_source"]) == {"measured"}
     space = yaml.safe_load(json.loads((run / "run.json").read_text())["space_yaml"])
     assert all(4 not in s["weight_bits"] for s in space["stages"])
+
+
+def test_validate_on_an_agent_measures_front_points_and_refits(
+    agent_port: int, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    env = _env(tmp_path, AUTOEDGE_AGENT_TOKEN="s3cret")
+    args = ["search", "--space", "tiny", "--data", "digits", "--target", "rpi4",
+            "--validate-on", f"agent:127.0.0.1:{agent_port}", "--epochs", "1", "--subset",
+            "300", "--teacher", "none", "--no-warm-start", "--out", str(run)]  # fmt: skip
+    r = autoedge(*args, "--budget", "4", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)["validation"]
+    trials = pd.read_csv(run / "trials.csv").set_index("number")
+    assert set(trials["latency_source"]) == {"predicted"}  # the search's numbers stay labelled
+    checks = [json.loads(line) for line in (run / "validation.jsonl").read_text().splitlines()]
+    assert 1 <= len(checks) == summary["checked"] <= 4
+    assert checks[0]["number"] == int(trials.index.min())  # the first ok trial is the front
+    for c in checks:  # each check is that trial's model, predicted as the search recorded it
+        assert c["measured_ms"] > 0 and c["device"] == f"agent:127.0.0.1:{agent_port}"
+        assert c["predicted_ms"] == pytest.approx(trials.loc[c["number"], "latency_ms"])
+    refit = yaml.safe_load((run / "validated_profile.yaml").read_text())
+    assert refit["calibration"]["rows"] == len(checks)
+    assert f"{len(checks)} front points measured on agent:" in refit["calibration"]["source"]
+    # Below 8 checks the shipped model is rescaled so its log-errors on the checks cancel out.
+    coefs, precisions = refit["coefficients"], refit["precisions"]
+    ratios = [c["measured_ms"] / predict_ms(c["features"], coefs, precisions) for c in checks]
+    assert abs(sum(map(math.log, ratios))) < 1e-6
+    shipped = shipped_profiles()["rpi4"].coefficients
+    assert refit["coefficients"] != shipped
+
+    again = autoedge(*args, "--budget", "6", env=env)  # resumed: the checks are read back
+    assert again.returncode == 0, again.stderr
+    assert f"({len(checks)} checks so far)" in again.stderr
+    after = (run / "validation.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in after[: len(checks)]] == checks
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--target", "host", "--validate-on", "agent:127.0.0.1:9"], "is measured already"),
+        (["--target", "rpi4", "--validate-on", "rpi4"], "takes a device agent, agent:HOST:PORT"),
+        (["--target", "rpi4", "--validate-on", "agent:127.0.0.1:9", "--backend", "ray"],
+         "not with ray"),
+    ],
+)  # fmt: skip
+def test_validate_on_bad_input(extra: list[str], message: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, AUTOEDGE_AGENT_TOKEN="t")
+    r = autoedge("search", "--space", "tiny", "--data", "digits", "--budget", "1", *extra,
+                 "--out", str(tmp_path / "run"), env=env)  # fmt: skip
+    assert r.returncode == 2 and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
