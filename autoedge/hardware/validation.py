@@ -87,7 +87,8 @@ class ValidatedTarget:
         self.base = base
         self.device = device
         self.folder = Path(folder)
-        self.checks = load_checks(self.folder)
+        # A resumed run may validate on another device: only this one's checks count.
+        self.checks = [c for c in load_checks(self.folder) if c.device == device.name]
         self.profile = refit(base.profile, self.checks, device=device.name)
         self._pending: _Pending | None = None
 
