@@ -5,8 +5,10 @@ calibrated model. With a device agent at hand, each candidate that joins the Par
 also measured there, and the model is refitted online from those measurements, so the rest of
 the search predicts with a model that has seen this very device: with few measurements one
 factor rescales the shipped model (the geometric mean of measured / predicted); from
-`FULL_REFIT_ROWS` on, every coefficient is refitted, pulled toward the shipped ones, and kept
-when it fits the measurements better than the rescaled model.
+`FULL_REFIT_ROWS` on, every coefficient is refitted, pulled toward the rescaled ones, and
+kept when it fits the measurements better than the rescaled model. A model the target times at
+another precision than its graph's (fp16 on a Jetson for an fp32 export) is not checked: the
+agent runs the graph as it is.
 
 The run folder keeps every measurement (`validation.jsonl`, one JSON object per line, read
 back on resume) and the refitted profile (`validated_profile.yaml`, usable as
@@ -71,6 +73,7 @@ class _Pending:
     predicted_ms: float
     shipped_ms: float
     precision: str
+    graph_precision: str
     macs: int
     features: dict[str, float]
 
@@ -114,6 +117,7 @@ class ValidatedTarget:
             predicted_ms=ms,
             shipped_ms=predict_with(self.base.profile, work),
             precision=prec,
+            graph_precision=ops_precision(ops),
             macs=total_macs(work),
             features=profile_features(self.base.profile, work),
         )
@@ -136,6 +140,11 @@ class ValidatedTarget:
         if pending is None or not math.isclose(pending.predicted_ms, predicted_ms, rel_tol=1e-9):
             return None
         self._pending = None
+        if pending.precision != pending.graph_precision:
+            return (
+                f"trial {number}: not validated: {self.name} times it at {pending.precision}, "
+                f"the agent would run its {pending.graph_precision} graph"
+            )
         with tempfile.TemporaryDirectory(prefix="autoedge-validate-") as tmp:
             path = Path(tmp) / "model.onnx"
             path.write_bytes(pending.onnx)
