@@ -94,16 +94,23 @@ class PredictedTarget:
         self.profile.check_precision(prec)
         ms = predict_with(self.profile, at_precision(ops, prec))
         cal = self.profile.calibration
-        return LatencyMeasurement(
-            median_ms=ms,
-            p90_ms=ms,
-            min_ms=ms,
-            spread=0.0,
-            runs=0,
-            threads=0,
-            source="predicted",
-            detail=f"{self.profile.name} {prec} model ({self.origin}); calibration: {cal.source}",
+        return predicted_latency(
+            ms, f"{self.profile.name} {prec} model ({self.origin}); calibration: {cal.source}"
         )
+
+
+def predicted_latency(ms: float, detail: str) -> LatencyMeasurement:
+    """A latency that a model predicted (no runs, no spread), labelled `predicted`."""
+    return LatencyMeasurement(
+        median_ms=ms,
+        p90_ms=ms,
+        min_ms=ms,
+        spread=0.0,
+        runs=0,
+        threads=0,
+        source="predicted",
+        detail=detail,
+    )
 
 
 def user_profile_path(name: str) -> Path:

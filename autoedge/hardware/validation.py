@@ -33,7 +33,7 @@ from autoedge.hardware.host_latency import LatencyMeasurement
 from autoedge.hardware.latency_model import fit_coefficients, fit_quality, predict_ms
 from autoedge.hardware.onnx_graph import at_precision, graph_work, ops_precision, total_macs
 from autoedge.hardware.profiles import Calibration, TargetProfile, save_profile
-from autoedge.hardware.targets import PredictedTarget, Target
+from autoedge.hardware.targets import PredictedTarget, Target, predicted_latency
 
 CHECKS_FILE = "validation.jsonl"
 PROFILE_FILE = "validated_profile.yaml"
@@ -122,15 +122,8 @@ class ValidatedTarget:
             features=profile_features(self.base.profile, work),
         )
         cal = self.profile.calibration
-        return LatencyMeasurement(
-            median_ms=ms,
-            p90_ms=ms,
-            min_ms=ms,
-            spread=0.0,
-            runs=0,
-            threads=0,
-            source="predicted",
-            detail=f"{self.name} {prec} model refitted on {self.device.name}: {cal.source}",
+        return predicted_latency(
+            ms, f"{self.name} {prec} model refitted on {self.device.name}: {cal.source}"
         )
 
     def check(self, number: int, key: str, predicted_ms: float) -> str | None:
