@@ -31,7 +31,7 @@ _LARGE = [
 ]
 _LAYOUTS = {
     "mobilenetv3-small": (_SMALL, 64, 1024),
-    "mobilenetv3-large": (_LARGE, 128, 1280),
+    "mobilenetv3-large": (_LARGE, 64, 1280),
 }
 
 
