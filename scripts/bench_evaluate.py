@@ -1,16 +1,18 @@
 """Benchmark evaluate() at the default fidelity (and cheaper ones): wall time per phase, accuracy.
 
     .venv/bin/python scripts/bench_evaluate.py [--n 10] [--data fashion-mnist] [--seed 0]
-        [--fidelities 3x5000,1x5000,1x2000]
+        [--fidelities 1x5000,3x5000+1x1000@0.2,1x2000]
 
 Evaluates the MobileNetV3-Small-like baselines and `--n` candidates sampled from the default
-space at each fidelity (EPOCHSxSUBSET; the first is the reference, default: the default
-fidelity only), then writes results/bench_evaluate.csv (one row per candidate and fidelity)
-and results/bench_evaluate.md (per fidelity: projected budget-200 search time, share of time
+space at each fidelity (the first is the reference, default: the default fidelity only), then
+writes results/bench_evaluate.csv (one row per candidate and fidelity) and
+results/bench_evaluate.md (per fidelity: projected budget-200 search time, share of time
 outside training, the baselines' accuracy, and how well the sampled candidates' accuracy
-ranks agree with the first fidelity's). Training = the `train` and `finetune` phases;
-everything else (data preparation, build, prune/factorize, export, int8 quantization, ONNX
-accuracy, latency, memory) is overhead.
+ranks agree with the first fidelity's). A fidelity is EPOCHSxSUBSET (the training before
+compression), optionally followed by +EPOCHSxSUBSET@SCALE (the fine-tune after it, at SCALE
+times the learning rate); what is not given keeps the default fidelity's value. Training =
+the `train` and `finetune` phases; everything else (data preparation, build,
+prune/factorize, export, int8 quantization, ONNX accuracy, latency, memory) is overhead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from autoedge.data import get_dataset
 from autoedge.data.dataset import ImageDataset
+from autoedge.errors import AutoEdgeError
 from autoedge.evaluate import DEFAULT_FIDELITY, Fidelity, evaluate, prepare_teacher
 from autoedge.evaluate.teacher import Teacher
 from autoedge.hardware.onnx_graph import precision_bits
@@ -47,9 +51,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "bench_evaluate"))
     default = f"{DEFAULT_FIDELITY.epochs}x{DEFAULT_FIDELITY.subset}"
-    ap.add_argument("--fidelities", default=default, help="EPOCHSxSUBSET,... (first: reference)")
+    ap.add_argument(
+        "--fidelities",
+        default=default,
+        help="EPOCHSxSUBSET[+EPOCHSxSUBSET@SCALE],... (train[+fine-tune]; first: reference)",
+    )
     args = ap.parse_args()
-    fidelities = [_fidelity(f) for f in args.fidelities.split(",")]
+    try:
+        fidelities = [_fidelity(f) for f in args.fidelities.split(",")]
+    except (ValueError, AutoEdgeError):
+        ap.error(f"--fidelities {args.fidelities!r}: use e.g. 1x5000 or 3x5000+1x1000@0.2")
 
     # Sampled as a search on host samples: only the bit-widths the host's runtime executes.
     host = get_target("host")
@@ -82,8 +93,21 @@ def main() -> None:
 
 
 def _fidelity(text: str) -> tuple[str, Fidelity]:
-    epochs, _, subset = text.strip().partition("x")
-    return text.strip(), DEFAULT_FIDELITY.with_budget(epochs=int(epochs), subset=int(subset))
+    """`3x5000` or `3x5000+1x1000@0.2` -> (label, fidelity); ValueError if malformed."""
+    label = text.strip()
+    train, plus, tune = label.partition("+")
+    epochs, subset = train.split("x")
+    fid = DEFAULT_FIDELITY.with_budget(epochs=int(epochs), subset=int(subset))
+    if plus:
+        budget, _, scale = tune.partition("@")
+        ft_epochs, ft_subset = budget.split("x")
+        fid = replace(
+            fid,
+            finetune_epochs=int(ft_epochs),
+            finetune_subset=int(ft_subset),
+            finetune_lr_scale=float(scale) if scale else fid.finetune_lr_scale,
+        )
+    return label, fid
 
 
 def _measure(
@@ -135,7 +159,8 @@ def _report(
         f"- Data: {data}",
         f"- Teacher: {teacher} (ready in {teacher_s:.0f} s)",
         f"- Default fidelity: {DEFAULT_FIDELITY.to_json()}; a fidelity EPOCHSxSUBSET changes "
-        "only those two. Accuracy is ONNX Runtime top-1 on "
+        "only those two, +EPOCHSxSUBSET@SCALE the fine-tune after compression. Accuracy is "
+        "ONNX Runtime top-1 on "
         f"{DEFAULT_FIDELITY.test_subset or 'all'} test images.",
         "",
         "## Summary per fidelity",

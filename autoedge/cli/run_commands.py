@@ -202,8 +202,7 @@ def search_cmd(
         f"space {config.space}, target {config.target}, backend {config.backend}"
         f"{' (' + config.sampler + ')' if config.backend == 'optuna' else ''}, budget "
         f"{config.budget}, objectives {','.join(config.objectives)}, constraints "
-        f"{config.constraints.describe()}, fidelity {config.fidelity.epochs} epochs x "
-        f"{config.fidelity.subset or 'all'} images"
+        f"{config.constraints.describe()}, fidelity {config.fidelity.describe()}"
     )
     if config.backend == "ray":
         log(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autoedge.errors import ExportError, VerificationError
+from autoedge.evaluate.fidelity import Fidelity
 
 CARD_FORMAT = "autoedge-export/1"
 MODEL_FILE = "model.onnx"
@@ -120,8 +121,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"| MACs | {m['macs']:,} |",
         f"| peak activation memory (batch 1) | {m['peak_memory_bytes']:,} B |",
         "",
-        f"Trained {card['fidelity']['epochs']} epochs on "
-        f"{card['fidelity']['subset'] or 'all'} training images of {data['name']} "
+        f"Trained {Fidelity.from_json(card['fidelity']).describe()} of {data['name']} "
         f"({data['source']}); seed {card['fidelity']['seed']}.",
         "",
         "## Run it",

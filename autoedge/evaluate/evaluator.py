@@ -46,9 +46,6 @@ from autoedge.space.candidate import Candidate
 
 NO_LIMITS = TrialLimits()
 
-#: The fine-tune after compression runs at this fraction of the training learning rate.
-FINETUNE_LR_SCALE = 0.2
-
 
 def evaluate(
     candidate: Candidate,
@@ -160,7 +157,7 @@ def _run(
             ft = TrainSettings(
                 epochs=fidelity.finetune_epochs,
                 batch_size=fidelity.batch_size,
-                lr=fidelity.lr * FINETUNE_LR_SCALE,
+                lr=fidelity.lr * fidelity.finetune_lr_scale,
                 seed=fidelity.seed + 1,
                 kd_alpha=settings.kd_alpha,
                 kd_temperature=settings.kd_temperature,

@@ -13,7 +13,9 @@ from autoedge.space import get_space, sample_candidates
 from autoedge.space.candidate import Candidate
 from autoedge.space.presets import baseline_candidate
 
-FAST = Fidelity(epochs=3, subset=0, finetune_subset=400, test_subset=0, latency_runs=5)
+FAST = Fidelity(
+    epochs=3, subset=0, finetune_epochs=1, finetune_subset=400, test_subset=0, latency_runs=5
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,8 @@ def test_all_eight_bit_candidate_ships_int8(digits, tmp_path):
     # A MobileNetV3-Small-like network: big enough that weights dominate the ONNX file.
     cand = baseline_candidate("mobilenetv3-small-int8", get_space("mobilenetv3"))
     cand = dataclasses.replace(cand, resolution=48, kd_alpha=0.0, kd_temperature=None)
-    fid = dataclasses.replace(FAST, finetune_subset=400)
+    # Recovered as the default fidelity does: two fine-tune epochs over the training images.
+    fid = dataclasses.replace(FAST, finetune_epochs=2, finetune_subset=0)
     r = evaluate(cand, digits, fidelity=fid, workdir=tmp_path)
     assert r.ok, r.error
     assert r.int8 is True
