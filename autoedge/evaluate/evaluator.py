@@ -152,7 +152,7 @@ def _run(
         qat = compressed.model.to(memory_format=torch.channels_last)
 
     with clock("finetune"):
-        n_ft = fidelity.finetune_subset or len(y)
+        n_ft = fidelity.finetune_images or len(y)
         if fidelity.finetune_epochs > 0:
             ft = TrainSettings(
                 epochs=fidelity.finetune_epochs,

@@ -63,8 +63,16 @@ class Fidelity:
         text = f"{_count(self.epochs, 'epoch')} x {self.subset or 'all'} images"
         if self.finetune_epochs:
             ft = _count(self.finetune_epochs, "fine-tune epoch")
-            text += f", then {ft} x {self.finetune_subset or 'all'} images after compression"
+            text += f", then {ft} x {self.finetune_images or 'all'} images after compression"
         return text
+
+    @property
+    def finetune_images(self) -> int:
+        """Images per fine-tune epoch: the first `finetune_subset` of the training images
+        (0 = all of them)."""
+        if not self.subset:
+            return self.finetune_subset
+        return min(self.finetune_subset or self.subset, self.subset)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fidelity:

@@ -24,3 +24,17 @@ def test_a_fidelity_saved_without_the_finetune_lr_scale_keeps_its_old_fine_tune(
 def test_a_bad_finetune_lr_scale_is_refused_by_name(value):
     with pytest.raises(AutoEdgeError, match="finetune_lr_scale"):
         Fidelity(finetune_lr_scale=value)
+
+
+def test_describe_counts_the_images_the_fine_tune_really_uses():
+    assert DEFAULT_FIDELITY.describe() == (
+        "1 epoch x 5000 images, then 2 fine-tune epochs x 5000 images after compression"
+    )
+    quick = DEFAULT_FIDELITY.with_budget(epochs=3, subset=2000)
+    assert quick.finetune_images == 2000
+    assert quick.describe().endswith("2 fine-tune epochs x 2000 images after compression")
+    everything = Fidelity(subset=0, finetune_subset=0, finetune_epochs=1)
+    assert everything.describe() == (
+        "1 epoch x all images, then 1 fine-tune epoch x all images after compression"
+    )
+    assert Fidelity(finetune_epochs=0).describe() == "1 epoch x 5000 images"
