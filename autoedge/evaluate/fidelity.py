@@ -49,9 +49,8 @@ class Fidelity:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise AutoEdgeError(f"fidelity {name} is {value!r}; use an integer >= {low}")
         for name, value in (("lr", self.lr), ("finetune_lr_scale", self.finetune_lr_scale)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise AutoEdgeError(f"fidelity {name} is {value!r}; use a number > 0")
-            if not (math.isfinite(value) and value > 0):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and value > 0):
                 raise AutoEdgeError(f"fidelity {name} is {value!r}; use a number > 0")
 
     def to_json(self) -> dict[str, Any]:
