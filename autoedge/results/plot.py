@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from autoedge.results._frame import baseline_mask, numeric, ok_mask
 from autoedge.results.atomic import write_bytes_atomic
+
+#: A baseline label's footprint in pixels at the figure's 120 dpi (7-point text, ~22 chars).
+_LABEL_W, _LABEL_H = 130.0, 13.0
 
 
 def plot_front(
@@ -52,16 +57,14 @@ def plot_front(
             base["latency_ms"], base["accuracy"] * 100, s=80, marker="*", c="tab:red",
             edgecolors="black", linewidths=0.5, label="hand baseline", zorder=4,
         )  # fmt: skip
-        for _, row in base.iterrows():
-            ax.annotate(
-                str(row["baseline"]), (row["latency_ms"], row["accuracy"] * 100),
-                textcoords="offset points", xytext=(5, 4), fontsize=7, color="tab:red",
-            )  # fmt: skip
     lat = ok["latency_ms"].to_numpy() if len(ok) else np.array([])
     positive = lat[lat > 0]
     if len(positive) and positive.max() / positive.min() > 20:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_log_label))
+    if len(base):
+        _label_baselines(ax, base)
     if not len(ok):
         ax.text(0.5, 0.5, "no successful trials", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")  # fmt: skip
@@ -75,6 +78,32 @@ def plot_front(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     write_bytes_atomic(path, buf.getvalue())
+
+
+def _label_baselines(ax: Any, base: pd.DataFrame) -> None:
+    """Name each baseline next to its star; labels that would overlap are stacked downwards
+    (baselines often sit close together). Call once the axis scale is set."""
+    placed: list[tuple[float, float]] = []  # label anchors in display pixels
+    order = base.assign(_y=base["accuracy"] * 100).sort_values("_y", ascending=False)
+    for _, row in order.iterrows():
+        px, py = ax.transData.transform((row["latency_ms"], row["_y"]))
+        x, y = px + 6, py + 5
+        for qx, qy in placed:
+            if abs(qx - x) < _LABEL_W and abs(qy - y) < _LABEL_H:
+                y = qy - _LABEL_H
+        placed.append((x, y))
+        ax.annotate(
+            str(row["baseline"]), (row["latency_ms"], row["_y"]), xytext=(x - px, y - py),
+            textcoords="offset pixels", fontsize=7, color="tab:red",
+        )  # fmt: skip
+
+
+def _minor_log_label(value: float, _pos: int) -> str:
+    """Label the 2x and 5x minor ticks of a log axis only, so labels never collide."""
+    if value <= 0:
+        return ""
+    mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+    return f"{value:g}" if mantissa in (2.0, 5.0) else ""
 
 
 def _finite_rows(frame: pd.DataFrame) -> pd.DataFrame:

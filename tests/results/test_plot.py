@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from autoedge.results.pareto import pareto_front
@@ -50,3 +51,25 @@ def test_one_point_no_baseline(tmp_path: Path, make_trials) -> None:
     no_column = one.drop(columns=["baseline"])
     plot_front(no_column, no_column, tmp_path / "d.png", title="one")
     _png(tmp_path / "d.png")
+
+
+def test_labels_of_baselines_at_the_same_point_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from autoedge.results.plot import _LABEL_H, _label_baselines
+
+    fig = Figure(figsize=(7.0, 4.5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_xlim(0.1, 1.0)
+    ax.set_ylim(0, 100)
+    base = pd.DataFrame(
+        {"baseline": ["a-fp32", "a-int8", "far"], "latency_ms": [0.5, 0.5, 0.15],
+         "accuracy": [0.75, 0.75, 0.2]}
+    )  # fmt: skip
+    _label_baselines(ax, base)
+    offsets = {t.get_text(): t.xyann for t in ax.texts}
+    assert set(offsets) == {"a-fp32", "a-int8", "far"}
+    assert abs(offsets["a-fp32"][1] - offsets["a-int8"][1]) >= _LABEL_H
+    assert offsets["far"][1] > 0  # alone: just above its star
