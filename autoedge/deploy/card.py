@@ -121,8 +121,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"| MACs | {m['macs']:,} |",
         f"| peak activation memory (batch 1) | {m['peak_memory_bytes']:,} B |",
         "",
-        f"Trained {Fidelity.from_json(card['fidelity']).describe()} of {data['name']} "
-        f"({data['source']}); seed {card['fidelity']['seed']}.",
+        f"Trained on {data['name']} ({data['source']}): "
+        f"{Fidelity.from_json(card['fidelity']).describe()}; seed {card['fidelity']['seed']}.",
         "",
         "## Run it",
         "```python",
