@@ -111,7 +111,13 @@ def search_cmd(
         str | None,
         typer.Option(help="ray: join this cluster (auto, ray://HOST:10001); default: local."),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="ray: trials at once (default 1).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Trials at once: worker processes here (default: one per CPU core, at most "
+            "8; 1 runs them in order, reproducibly), or on Ray (default 1)."
+        ),
+    ] = None,
     cpus_per_trial: Annotated[
         float | None, typer.Option(help="ray: CPUs per trial, also its torch threads (1).")
     ] = None,
@@ -139,6 +145,7 @@ def search_cmd(
     from autoedge.hardware.validation import ValidatedTarget
     from autoedge.search import get_backend, plan_run, run_search, run_space
     from autoedge.search.config import RAY_SETTINGS
+    from autoedge.search.pool import threads_per_worker
     from autoedge.space import get_space, restrict_bits
 
     given = {
@@ -208,6 +215,12 @@ def search_cmd(
         log(
             f"ray: {config.workers} trials at once, {config.cpus_per_trial:g} CPU and "
             f"{config.gpus_per_trial:g} GPU each, on {config.address or 'a local Ray instance'}"
+        )
+    elif config.workers > 1:
+        threads = threads_per_worker(config.workers)
+        log(
+            f"{config.workers} trials at once in worker processes, {threads} torch thread(s) "
+            "each (--workers 1: one at a time, in a reproducible order)"
         )
     if dropped:
         log(

@@ -143,6 +143,13 @@ def train_model(
     return TrainLog(steps=step, final_loss=loss_value, seconds=time.perf_counter() - start)
 
 
+def limit_threads(threads: int) -> None:
+    """Limit this process's torch to `threads` intra-op threads (a worker's share of cores)."""
+    if threads < 1:
+        raise CompressionError(f"torch threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
 def warmup_cosine(total: int, warmup_fraction: float = 0.2) -> Callable[[int], float]:
     """Learning-rate factor per step: linear warm-up, then cosine decay to 2% (any length)."""
     warmup = max(1, round(warmup_fraction * total))

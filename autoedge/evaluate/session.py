@@ -37,6 +37,7 @@ class EvaluationSession:
         self.log = log
         self._teacher: Teacher | None = None
         self._teacher_ready = False
+        self._threads: int | None = None  # torch threads, set in a worker process copy
 
     def teacher(self) -> Teacher | None:
         """The run's teacher (None for ``--teacher none``), prepared on first use."""
@@ -47,18 +48,28 @@ class EvaluationSession:
                 self.log(f"teacher: {self._teacher.description}")
         return self._teacher
 
-    def portable(self) -> EvaluationSession:
-        """A copy to ship to worker processes: the teacher prepared here, once; no log hook."""
+    def portable(self, threads: int | None = None) -> EvaluationSession:
+        """A copy to ship to worker processes: the teacher prepared here, once; no log hook.
+
+        With `threads`, the copy limits torch to that many threads before its first candidate
+        (each worker gets its share of the cores).
+        """
         copy = EvaluationSession(
             self.dataset, self.target, teacher=self.teacher_spec, limits=self.limits
         )
         copy._teacher = self.teacher()
         copy._teacher_ready = True
+        copy._threads = threads
         return copy
 
     def __call__(self, candidate: Candidate, fidelity: Fidelity) -> EvalResult:
         from autoedge.evaluate.evaluator import evaluate  # torch loads with the first candidate
 
+        if self._threads is not None:
+            from autoedge.compress.training import limit_threads
+
+            limit_threads(self._threads)
+            self._threads = None
         teacher = self.teacher() if candidate.kd_alpha > 0 else None
         return evaluate(
             candidate,

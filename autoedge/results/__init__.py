@@ -16,7 +16,7 @@ from autoedge.results.columns import BASE_COLUMNS, METRIC_COLUMNS, OBJECTIVE_COL
 from autoedge.results.hypervolume import accuracy_latency_hypervolume, hypervolume
 from autoedge.results.pareto import non_dominated, pareto_front
 from autoedge.results.pick import pick_point
-from autoedge.results.plot import plot_front
+from autoedge.results.plot import load_plotting, plot_front
 from autoedge.results.report import render_report
 from autoedge.results.run_folder import RUN_FORMAT, RunFolder, RunView, load_run, read_run_json
 
@@ -30,6 +30,7 @@ __all__ = [
     "accuracy_latency_hypervolume",
     "hypervolume",
     "jsonable",
+    "load_plotting",
     "load_run",
     "non_dominated",
     "pareto_front",

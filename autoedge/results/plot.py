@@ -17,6 +17,18 @@ from autoedge.results.atomic import write_bytes_atomic
 _LABEL_W, _LABEL_H = 130.0, 13.0
 
 
+def load_plotting() -> None:
+    """Import matplotlib now rather than at the first plot.
+
+    A search calls this before its first trial: a Ctrl-C landing during the first, lazy
+    import would leave matplotlib half-imported, and the run's final write could then not
+    draw its plot.
+    """
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.ticker  # noqa: F401
+
+
 def plot_front(
     trials: pd.DataFrame,
     front: pd.DataFrame,

@@ -32,7 +32,7 @@ ADJUSTABLE = (
     "validate_on",
 )
 #: Settings that only the ray backend reads.
-RAY_SETTINGS = ("address", "workers", "cpus_per_trial", "gpus_per_trial")
+RAY_SETTINGS = ("address", "cpus_per_trial", "gpus_per_trial")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class RunConfig:
     trial_timeout_s: float = 0.0
     trial_memory_mb: float = 0.0
     address: str | None = None  # ray: None starts a local Ray for the run; else join it
-    workers: int = 1  # ray: trials at once
+    workers: int = 1  # trials at once (ray: on the cluster; else worker processes here)
     cpus_per_trial: float = 1.0  # ray: CPUs Ray reserves per trial (and torch threads)
     gpus_per_trial: float = 0.0
     validate_on: str | None = None  # agent:HOST:PORT measuring the front of a predicted target
@@ -97,6 +97,11 @@ class RunConfig:
                     "--validate-on runs with --backend optuna or random (it measures each new "
                     "front point as its trial ends, one trial at a time); not with ray"
                 )
+            if self.workers > 1:
+                raise SearchError(
+                    "--validate-on measures each new front point as its trial ends, one trial "
+                    f"at a time; add --workers 1 (this run has --workers {self.workers})"
+                )
 
     @property
     def limits(self) -> TrialLimits:
@@ -121,7 +126,16 @@ class RunConfig:
 
     @classmethod
     def from_options(cls, out: str, options: dict[str, Any]) -> RunConfig:
-        """A new run from the user's options (`constraints`/`fidelity` as partial dicts)."""
+        """A new run from the user's options (`constraints`/`fidelity` as partial dicts).
+
+        Without `workers`, a local run (optuna, random) evaluates one trial per CPU core at
+        once (pool.py); a ray run, or one that validates on a device, one.
+        """
+        local = options.get("backend", cls.backend) != "ray" and not options.get("validate_on")
+        if "workers" not in options and local:
+            from autoedge.search.pool import default_workers
+
+            options = {**options, "workers": default_workers()}
         return cls.from_json(_merge(cls(out=out).to_json(), {**options, "out": out}))
 
     def resumed_with(self, options: dict[str, Any]) -> RunConfig:

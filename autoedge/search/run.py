@@ -27,6 +27,7 @@ from autoedge.evaluate.result import EvalResult
 from autoedge.results import (
     RUN_FORMAT,
     RunFolder,
+    load_plotting,
     read_run_json,
     write_csv_atomic,
     write_json_atomic,
@@ -99,12 +100,19 @@ def plan_run(
         path = Path(folder)
         if not path.is_dir():
             raise RunError(f"--out {folder} is a file; give a folder for the run")
-        if any(path.iterdir()):
+        if any(not _start_leftover(p) for p in path.iterdir()):
             raise RunError(
                 f"--out {folder} is not empty and holds no autoedge run; give a new or empty folder"
             )
     out_folder = folder or default_out(options.get("target", "host"))
     return RunConfig.from_options(out_folder, options), False
+
+
+def _start_leftover(path: Path) -> bool:
+    """Whether `path` is what a run killed before it wrote run.json leaves: its lock file, or
+    the temp file of a write it cut short (the same command then starts the run afresh)."""
+    name = path.name
+    return name == ".lock" or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def read_run_config(path: str | Path) -> RunConfig:
@@ -186,8 +194,9 @@ def run_search(
 class _Loop:
     """One run's loop state: the backend, the evaluator, the counts and the refinements.
 
-    It drives trials one at a time itself, or hands a parallel driver (the ray backend) its
-    TrialHooks: `counted`, `prior`, `started` and `finished`.
+    It drives trials one at a time itself, or hands a parallel driver (the ray backend, or the
+    local worker pool when `workers` > 1) its TrialHooks: `counted`, `prior`, `started` and
+    `finished`.
     """
 
     def __init__(
@@ -215,11 +224,16 @@ class _Loop:
 
     def run(self) -> SearchSummary:
         try:
+            load_plotting()
             if self.config.backend == "ray":
                 from autoedge.search.backends.ray_backend import run_on_ray
 
                 tune_dir = self.folder.path / "ray"
                 run_on_ray(self.backend, self.config, self.evaluator, self, tune_dir)
+            elif self.config.workers > 1:
+                from autoedge.search.pool import run_in_pool
+
+                run_in_pool(self.backend, self.evaluator, self.fidelity, self, self.config.workers)
             else:
                 self._one_at_a_time()
             if self.done < self.budget:  # the parallel driver was stopped (Ctrl-C)

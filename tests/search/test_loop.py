@@ -224,3 +224,18 @@ def test_space_of_a_run_is_the_stored_one(tmp_path):
     from autoedge.search import run_space
 
     assert run_space(tmp_path / "run") == get_space("tiny")
+
+
+def test_a_run_killed_before_its_run_json_starts_afresh(tmp_path) -> None:
+    from autoedge.errors import RunError
+    from autoedge.search import plan_run
+
+    out = tmp_path / "K"
+    out.mkdir()
+    (out / ".lock").touch()  # what a run killed between locking and writing run.json leaves
+    (out / ".run.json.4242.1.tmp").write_text("{")
+    config, resumed = plan_run({"budget": 3}, out=str(out))
+    assert not resumed and config.budget == 3
+    (out / "notes.txt").write_text("mine")  # anything else: not ours to start over
+    with pytest.raises(RunError, match="not empty and holds no autoedge run"):
+        plan_run({}, out=str(out))

@@ -135,9 +135,9 @@ def test_without_ray_the_backend_exits_2_with_the_install_hint(tmp_path) -> None
 
 
 def test_ray_settings_need_the_ray_backend(tmp_path) -> None:
-    proc = autoedge("search", *FAST, *CHEAP, "--workers", "2", "--out", str(tmp_path / "r"))
+    proc = autoedge("search", *FAST, *CHEAP, "--cpus-per-trial", "2", "--out", str(tmp_path / "r"))
     check(proc, 2)
-    assert "--workers is a setting of --backend ray" in proc.stderr
+    assert "--cpus-per-trial is a setting of --backend ray" in proc.stderr
 
 
 def _trial_worker() -> int | None:

@@ -51,10 +51,9 @@ def run_on_ray(
     with _ray_connection(config):
         trainable = tune.with_parameters(
             _trial,
-            evaluator=evaluator.portable(),
+            evaluator=evaluator.portable(threads=max(1, math.floor(config.cpus_per_trial))),
             fidelity=config.fidelity,
             objectives=list(config.objectives),
-            threads=max(1, math.floor(config.cpus_per_trial)),
         )
         resources = {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
         search = _StudySearch(backend, config, hooks)
@@ -86,12 +85,8 @@ def _trial(
     evaluator: Any,
     fidelity: Fidelity,
     objectives: list[str],
-    threads: int,
 ) -> None:
-    """One Tune trial: evaluate the candidate with torch limited to the reserved CPUs."""
-    import torch
-
-    torch.set_num_threads(threads)
+    """One Tune trial: evaluate the candidate (the evaluator limits torch to the reserved CPUs)."""
     cand = Candidate.from_json(config["candidate"])
     result = evaluator(cand, fidelity)
     values = objective_values(tuple(objectives), result) if result.ok else None
