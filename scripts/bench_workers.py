@@ -66,9 +66,7 @@ def main() -> None:
         start = time.perf_counter()
         run_search(config, session, executable_bits=precision_bits(target.precisions))
         walls[workers] = time.perf_counter() - start
-        trials = pd.read_csv(out / "trials.csv")
-        trials["workers"] = workers
-        rows.append(trials)
+        rows.append(pd.read_csv(out / "trials.csv").assign(workers=workers))
         print(f"workers {workers}: {walls[workers]:.0f} s", flush=True)
     df = pd.concat(rows, ignore_index=True)
     keep = ["workers", "number", "key", "state", "accuracy", "latency_ms", "wall_s", "baseline"]
