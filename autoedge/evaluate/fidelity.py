@@ -23,9 +23,9 @@ class Fidelity:
     """
 
     epochs: int = 1
-    subset: int = 5000
+    subset: int = 3500
     finetune_epochs: int = 2
-    finetune_subset: int = 5000
+    finetune_subset: int = 3500
     test_subset: int = 2000
     batch_size: int = 64
     lr: float = 0.02
@@ -57,8 +57,8 @@ class Fidelity:
         return asdict(self)
 
     def describe(self) -> str:
-        """The training budget in words, e.g. "1 epoch x 5000 images, then 2 fine-tune epochs
-        x 5000 images after compression"."""
+        """The training budget in words, e.g. "1 epoch x 3500 images, then 2 fine-tune epochs
+        x 3500 images after compression"."""
         text = f"{_count(self.epochs, 'epoch')} x {self.subset or 'all'} images"
         if self.finetune_epochs:
             ft = _count(self.finetune_epochs, "fine-tune epoch")
@@ -93,7 +93,7 @@ def _count(n: int, noun: str) -> str:
 
 
 #: The search's per-candidate budget (see results/bench_evaluate.md for what it costs and
-#: gives): one epoch over 5000 images, then two fine-tune epochs after compression at the full
+#: gives): one epoch over 3500 images, then two fine-tune epochs after compression at the full
 #: learning rate -- pruned and factorized networks need that much to recover; an uncompressed
 #: one simply trains on.
 DEFAULT_FIDELITY = Fidelity()

@@ -28,7 +28,7 @@ def test_a_bad_finetune_lr_scale_is_refused_by_name(value):
 
 def test_describe_counts_the_images_the_fine_tune_really_uses():
     assert DEFAULT_FIDELITY.describe() == (
-        "1 epoch x 5000 images, then 2 fine-tune epochs x 5000 images after compression"
+        "1 epoch x 3500 images, then 2 fine-tune epochs x 3500 images after compression"
     )
     quick = DEFAULT_FIDELITY.with_budget(epochs=3, subset=2000)
     assert quick.finetune_images == 2000
@@ -37,4 +37,4 @@ def test_describe_counts_the_images_the_fine_tune_really_uses():
     assert everything.describe() == (
         "1 epoch x all images, then 1 fine-tune epoch x all images after compression"
     )
-    assert Fidelity(finetune_epochs=0).describe() == "1 epoch x 5000 images"
+    assert Fidelity(finetune_epochs=0).describe() == "1 epoch x 3500 images"

@@ -65,7 +65,7 @@ def test_config_json_round_trip_and_validation():
         "/tmp/r", {"budget": 5, "constraints": {"max_latency_ms": 2}, "fidelity": {"epochs": 1}}
     )
     assert c.constraints.max_latency_ms == 2 and c.fidelity.epochs == 1
-    assert c.fidelity.subset == 5000  # unspecified fidelity fields keep their defaults
+    assert c.fidelity.subset == 3500  # unspecified fidelity fields keep their defaults
     assert RunConfig.from_json(c.to_json()) == c
     with pytest.raises(SearchError, match="--budget"):
         RunConfig(out="x", budget=0)
