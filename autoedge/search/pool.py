@@ -27,7 +27,7 @@ from typing import Any
 
 from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.result import EvalResult, failed_result
-from autoedge.search.backends.base import Backend, Proposal, TrialHooks
+from autoedge.search.backends.base import Backend, Proposal, TrialHooks, next_to_train
 from autoedge.space.candidate import Candidate
 
 #: Most workers a run starts by default (each holds the data and trains one network).
@@ -118,7 +118,7 @@ class _Pool:
             if not worker.process.is_alive():  # died between trials: nothing was lost
                 worker.conn.close()
                 worker = self.workers[i] = self._start()
-            worker.proposal = _next_to_train(backend, hooks, self.busy() + told)
+            worker.proposal = next_to_train(backend, hooks, self.busy() + told)
             if worker.proposal is None:
                 return
             with contextlib.suppress(BrokenPipeError):  # died just now: collect() sees it
@@ -163,20 +163,6 @@ class _Pool:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
-
-
-def _next_to_train(backend: Backend, hooks: TrialHooks, running: int) -> Proposal | None:
-    """Ask trials until one needs training (earlier-trained candidates are reused on the spot);
-    None once the budget is spoken for by counted and running trials."""
-    while hooks.counted() + running < hooks.budget:
-        prop = backend.ask()
-        prior = hooks.prior(prop.candidate.key)
-        hooks.started(prop.number, prop.candidate.key, prior is not None)
-        if prior is None or prior.result is None:
-            return prop
-        backend.tell(prop.number, prior.result, reused_from=prior.number)
-        hooks.finished(prop.number)
-    return None
 
 
 def _receive(worker: _Worker) -> EvalResult:

@@ -33,6 +33,7 @@ from autoedge.results import (
     write_json_atomic,
 )
 from autoedge.search.backends import Backend, get_backend
+from autoedge.search.backends.base import next_to_train
 from autoedge.search.config import RunConfig, default_out
 from autoedge.search.outputs import (
     SearchSummary,
@@ -255,16 +256,8 @@ class _Loop:
         return self._write(self.backend.records())
 
     def _one_at_a_time(self) -> None:
-        while self.done < self.budget:
-            prop = self.backend.ask()
-            self.current = prop.number
-            prior = self.prior(prop.candidate.key)
-            self.started(prop.number, prop.candidate.key, prior is not None)
-            if prior is not None and prior.result is not None:
-                self.backend.tell(prop.number, prior.result, reused_from=prior.number)
-            else:
-                self.backend.tell(prop.number, self.evaluator(prop.candidate, self.fidelity))
-            self.current = None
+        while (prop := next_to_train(self.backend, self)) is not None:
+            self.backend.tell(prop.number, self.evaluator(prop.candidate, self.fidelity))
             self.finished(prop.number)
 
     def counted(self) -> int:
@@ -274,9 +267,11 @@ class _Loop:
         return self.known.get(key)
 
     def started(self, number: int, key: str, reused: bool) -> None:
+        self.current = number  # a stop before it is told gives it back (run's handlers)
         self.emit(SearchEvent("trial_started", self.done, self.budget, number, key, reused=reused))
 
     def finished(self, number: int) -> None:
+        self.current = None
         records = self.backend.records()
         record = next(r for r in records if r.number == number)
         if record.reused_from is None:

@@ -67,3 +67,17 @@ class TrialHooks(Protocol):
     def finished(self, number: int) -> None:
         """Trial `number` was told its result: write the tables, report progress."""
         ...
+
+
+def next_to_train(backend: Backend, hooks: TrialHooks, running: int = 0) -> Proposal | None:
+    """Ask trials until one needs training (a candidate trained before is reused on the spot:
+    told and finished); None once counted plus `running` trials fill the budget."""
+    while hooks.counted() + running < hooks.budget:
+        prop = backend.ask()
+        prior = hooks.prior(prop.candidate.key)
+        hooks.started(prop.number, prop.candidate.key, prior is not None)
+        if prior is None or prior.result is None:
+            return prop
+        backend.tell(prop.number, prior.result, reused_from=prior.number)
+        hooks.finished(prop.number)
+    return None
