@@ -23,11 +23,15 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_with(path, lambda f: f.write(text), binary=False)
 
 
+#: The names of the temp files `write_with` writes beside their targets.
+TEMP_PATTERN = ".*.tmp"
+
+
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Remove the temp files that writers killed mid-write left in `folder` (their process is
     gone); the files they were replacing are intact. Returns what was removed."""
     removed = []
-    for tmp in Path(folder).glob(".*.tmp"):
+    for tmp in Path(folder).glob(TEMP_PATTERN):
         pid = tmp.name.rsplit(".", 3)[-3] if tmp.name.count(".") >= 4 else ""
         if pid.isdigit() and not pid_alive(int(pid)):
             with contextlib.suppress(OSError):

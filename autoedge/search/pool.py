@@ -80,7 +80,7 @@ def run_in_pool(
             for number in told:  # the tables are written while the workers train
                 hooks.finished(number)
             told = []
-            if not pool.busy():
+            if not pool.running():
                 return
             for number, result in pool.collect():
                 backend.tell(number, result)
@@ -101,10 +101,6 @@ class _Pool:
         for _ in range(size):
             self.workers.append(self._start())
 
-    def busy(self) -> int:
-        """Workers evaluating a trial now."""
-        return sum(w.proposal is not None for w in self.workers)
-
     def running(self) -> list[int]:
         """Trial numbers being evaluated now."""
         return [w.proposal.number for w in self.workers if w.proposal is not None]
@@ -118,7 +114,7 @@ class _Pool:
             if not worker.process.is_alive():  # died between trials: nothing was lost
                 worker.conn.close()
                 worker = self.workers[i] = self._start()
-            worker.proposal = next_to_train(backend, hooks, self.busy() + told)
+            worker.proposal = next_to_train(backend, hooks, len(self.running()) + told)
             if worker.proposal is None:
                 return
             with contextlib.suppress(BrokenPipeError):  # died just now: collect() sees it

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from autoedge.atomic_files import remove_stale_temps
+from autoedge.atomic_files import TEMP_PATTERN, remove_stale_temps
 from autoedge.errors import AutoEdgeError, RunError, SearchError, StorageError, disk_full_cause
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
@@ -112,8 +112,7 @@ def plan_run(
 def _start_leftover(path: Path) -> bool:
     """Whether `path` is what a run killed before it wrote run.json leaves: its lock file, or
     the temp file of a write it cut short (the same command then starts the run afresh)."""
-    name = path.name
-    return name == ".lock" or (name.startswith(".") and name.endswith(".tmp"))
+    return path == RunFolder(path.parent).lockfile or path.match(TEMP_PATTERN)
 
 
 def read_run_config(path: str | Path) -> RunConfig:

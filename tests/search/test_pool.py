@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from autoedge_cli import autoedge, finished_rows, start, wait_for_rows
 
+from autoedge.atomic_files import pid_alive
 from autoedge.errors import SearchError
 from autoedge.search.config import RunConfig
 from autoedge.search.pool import MAX_DEFAULT_WORKERS, threads_per_worker, usable_cpus
@@ -36,11 +37,9 @@ def _workers_of(pid: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Running: it exists and is not a zombie (exited, not yet reaped by its parent)."""
+    if not pid_alive(pid):
         return False
-    # a zombie (exited, not yet reaped by its parent) is not running
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split(")")[-1].split()[0] != "Z"
 
