@@ -207,8 +207,8 @@ def _render_result(r: EvalResult) -> None:
     )
     out.print(
         f"  latency {r.latency_ms:.3f} ms median on {r.target} ({r.latency_source}; p90 "
-        f"{r.latency_p90_ms:.3f} ms)   size {r.size_bytes:,} B at chosen bits; ONNX "
-        f"{r.onnx_bytes:,} B ({'int8 QDQ' if r.int8 else 'fp32'})"
+        f"{r.latency_p90_ms:.3f} ms)   ships as {r.ships_as} ({r.precision_map}): weights "
+        f"{r.size_bytes:,} B, file {r.onnx_bytes:,} B"
     )
     out.print(
         f"  params {r.params:,}   MACs {r.macs:,}   peak activations {r.peak_memory_bytes:,} B"

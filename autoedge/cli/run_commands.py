@@ -437,7 +437,8 @@ def pick_cmd(
         return
     out.print(
         f"trial {data['number']} key {data['key']}: accuracy {_pct(data['accuracy'])}, latency "
-        f"{data['latency_ms']:.3f} ms ({data['latency_source']}), size "
+        f"{data['latency_ms']:.3f} ms ({data['latency_source']}), ships as "
+        f"{data.get('ships_as') or '-'}, size "
         f"{data['size_bytes'] / 1000:.1f} kB, peak memory {data['peak_memory_bytes'] / 1000:.1f}"
         f" kB\n  {data['arch']}"
     )
@@ -446,8 +447,19 @@ def pick_cmd(
 def _front_table(rows: pd.DataFrame, *, title: str) -> None:
     """Metrics as a table, then each row's block strings on a line of their own."""
     table = Table(title=title, title_justify="left")
-    for col in ("#", "state", "accuracy", "latency ms", "source", "size kB", "params", "MACs"):
-        table.add_column(col, justify="left" if col in ("state", "source") else "right")
+    cols = (
+        "#",
+        "state",
+        "accuracy",
+        "latency ms",
+        "source",
+        "ships as",
+        "size kB",
+        "params",
+        "MACs",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("state", "source", "ships as") else "right")
     table.add_column("key", no_wrap=True)
     records = _records(rows)
     for r in records:
@@ -458,6 +470,7 @@ def _front_table(rows: pd.DataFrame, *, title: str) -> None:
             _pct(r["accuracy"]),
             _fmt(r["latency_ms"], "{:.3f}"),
             r["latency_source"] or "-",
+            r.get("ships_as") or "-",
             _fmt(r["size_bytes"], "{:.1f}", scale=1e-3),
             _fmt(r["params"], "{:,.0f}"),
             _fmt(r["macs"], "{:,.0f}"),

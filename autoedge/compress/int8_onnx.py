@@ -23,6 +23,8 @@ from onnxruntime.quantization import (
 from autoedge.errors import ExportError
 
 CALIBRATION_BATCH = 16
+#: The operators whose weights a stage's bit-width genes govern.
+COMPUTE_OPS: tuple[str, ...] = ("Conv", "Gemm", "MatMul")
 _QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
 
 
@@ -44,8 +46,16 @@ def quantize_int8(
     calibration: np.ndarray,
     *,
     per_channel: bool = True,
+    nodes: list[str] | None = None,
+    shorten: bool = True,
 ) -> Path:
     """Write a static int8 QDQ copy of the fp32 ONNX model at `fp32_path` to `out_path`.
+
+    `nodes` restricts quantization to those Conv / Gemm / MatMul nodes (ONNX Runtime's own
+    node selection, `nodes_to_quantize`): their inputs, weights and outputs get Q/DQ pairs, so
+    its int8 kernels run them, and every other operator stays float. None quantizes every
+    operator ONNX Runtime can. `shorten` renames tensors (see `shorten_names`); a caller that
+    still selects nodes by name afterwards passes False.
 
     Weights are int8 (per output channel unless `per_channel` is False), activations uint8 with
     MinMax ranges measured on `calibration` (float32, shaped like the model input, batch first).
@@ -64,6 +74,9 @@ def quantize_int8(
         del node.metadata_props[:]
         node.doc_string = ""
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    selection: dict[str, object] = {}
+    if nodes is not None:
+        selection = {"nodes_to_quantize": list(nodes), "op_types_to_quantize": list(COMPUTE_OPS)}
     chatter = io.StringIO()
     previous_disable = logging.root.manager.disable
     try:
@@ -87,6 +100,7 @@ def quantize_int8(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                **selection,
             )
     except Exception as e:  # the quantizer raises many types; report them as one
         tail = " | ".join(chatter.getvalue().strip().splitlines()[-3:])
@@ -95,18 +109,20 @@ def quantize_int8(
         ) from e
     finally:
         logging.disable(previous_disable)
-    quantized = onnx.load(str(out_path))
-    shorten_names(quantized.graph)
-    onnx.save_model(quantized, str(out_path))
+    if shorten:
+        quantized = onnx.load(str(out_path))
+        shorten_names(quantized.graph)
+        onnx.save_model(quantized, str(out_path))
     return out_path
 
 
-def shorten_names(graph: onnx.GraphProto) -> None:
+def shorten_names(graph: onnx.GraphProto, keep_nodes: frozenset[str] = frozenset()) -> None:
     """Rename every internal tensor to a short id and drop node names, in place.
 
     A QDQ graph names each Q/DQ pair after the tensor it wraps (``/blocks/blocks.2/...
     _QuantizeLinear_Output``); those strings are ~15% of a small int8 file and mean nothing
-    to a runtime. Graph inputs and outputs keep their names.
+    to a runtime. Graph inputs and outputs keep their names, and so do the nodes of the op
+    types in `keep_nodes` (the layer names that say which stage a convolution belongs to).
     """
     keep = {v.name for v in (*graph.input, *graph.output)}
     names: dict[str, str] = {}
@@ -121,7 +137,8 @@ def shorten_names(graph: onnx.GraphProto) -> None:
     for init in graph.initializer:
         init.name = short(init.name)
     for node in graph.node:
-        node.name = ""
+        if node.op_type not in keep_nodes:
+            node.name = ""
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
     for info in graph.value_info:

@@ -16,13 +16,15 @@ from autoedge.compress.lowrank import FactorizedLayer, factorize_low_rank
 from autoedge.compress.prune import prune_channels
 from autoedge.compress.quant import QuantPlan, apply_fake_quant, freeze_quantized
 from autoedge.space.candidate import Candidate
+from autoedge.space.precision import trained_bits
 
 HEAD_LAYERS = ("conv_head", "classifier")
 
 
 @dataclass(frozen=True)
 class CompressionPlan:
-    """Per-layer settings by module-name prefix, derived from a candidate's genes."""
+    """Per-layer settings by module-name prefix, derived from a candidate's genes. The bits are
+    those the stage ships at (`trained_bits`): training simulates what is deployed."""
 
     prune: dict[str, float] = field(default_factory=dict)
     rank: dict[str, float] = field(default_factory=dict)
@@ -34,12 +36,14 @@ class CompressionPlan:
         first, last = stages[0], stages[-1]
         prune = {f"blocks.{i}": s.prune for i, s in enumerate(stages)}
         rank = {f"blocks.{i}": s.rank for i, s in enumerate(stages)}
-        bits = {f"blocks.{i}": (s.weight_bits, s.act_bits) for i, s in enumerate(stages)}
+        bits = {
+            f"blocks.{i}": trained_bits(s.weight_bits, s.act_bits) for i, s in enumerate(stages)
+        }
         prune["conv_stem"] = first.prune
-        bits["conv_stem"] = (first.weight_bits, first.act_bits)
+        bits["conv_stem"] = bits["blocks.0"]
         for head in HEAD_LAYERS:
             rank[head] = last.rank
-            bits[head] = (last.weight_bits, last.act_bits)
+            bits[head] = bits[f"blocks.{len(stages) - 1}"]
         return cls(prune=prune, rank=rank, bits=bits)
 
 

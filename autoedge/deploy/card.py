@@ -95,6 +95,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         "## Model",
         f"- file: `{MODEL_FILE}` ({card['model']['precision']}, opset {card['model']['opset']}, "
         f"{card['model']['bytes']:,} bytes, sha256 `{card['model']['sha256']}`)",
+        _stages(card),
         f"- weights: `{WEIGHTS_FILE}` (compressed float model, sha256 "
         f"`{card['weights']['sha256']}`)",
         f"- architecture: `{cand['arch']}`",
@@ -116,7 +117,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"{100 * promise['accuracy']:.2f}% |",
         f"| latency on {tgt['target']} ({tgt['source']}) | {tgt['median_ms']:.3f} ms |",
         f"| latency on host ({host['source']}, {host['machine']}) | {host['median_ms']:.3f} ms |",
-        f"| size at chosen bits | {m['size_bytes']:,} B |",
+        f"| weights as stored in `{MODEL_FILE}` (scales and zero points included) | "
+        f"{m['size_bytes']:,} B |",
         f"| params | {m['params']:,} |",
         f"| MACs | {m['macs']:,} |",
         f"| peak activation memory (batch 1) | {m['peak_memory_bytes']:,} B |",
@@ -136,6 +138,18 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _stages(card: dict[str, Any]) -> str:
+    stages = card["model"].get("precision_map")
+    if not stages:
+        return f"- precision: {card['model']['precision']} throughout"
+    shown = ", ".join(f"stage {i} {p}" for i, p in enumerate(stages))
+    return (
+        f"- precision per stage (stem with stage 0, head with the last): {shown} "
+        "(int8 = int8 QDQ weights and activations; int8-weights = int8 weights, float "
+        "activations)"
+    )
 
 
 def _distillation(card: dict[str, Any]) -> str:

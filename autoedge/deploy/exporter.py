@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
+from autoedge.compress.deployable import DEPLOYED_FILE, FLOAT_FILE
 from autoedge.data import get_dataset, list_datasets
 from autoedge.data.dataset import ImageDataset
 from autoedge.deploy.card import (
@@ -48,6 +49,7 @@ from autoedge.hardware.targets import Target, get_target
 from autoedge.results import RunFolder, load_run, write_json_atomic, write_text_atomic
 from autoedge.search.run import read_run_config, run_space
 from autoedge.space import Candidate
+from autoedge.space.precision import INT8, parse_precision_map
 from autoedge.versions import versions
 
 
@@ -115,7 +117,7 @@ def export_point(
         )
         if not result.ok:
             raise ExportError(f"retraining trial {number} for export failed: {result.error}")
-        precision = _write_model(cand, target, result, work, stage / MODEL_FILE)
+        shutil.move(work / DEPLOYED_FILE, stage / MODEL_FILE)
         shutil.move(work / TRAINED_WEIGHTS, stage / WEIGHTS_FILE)
         (stage / WEIGHTS_FILE).chmod(0o644)
         spec = InputSpec(
@@ -130,7 +132,16 @@ def export_point(
         accuracy = onnx_accuracy(stage / MODEL_FILE, x_test, dataset.test_y)
         if accuracy < promise.accuracy - tolerance:
             raise VerificationError(
-                _shortfall(number, accuracy, promise, result, work, x_test, dataset.test_y)
+                _shortfall(
+                    number,
+                    accuracy,
+                    promise,
+                    result,
+                    work,
+                    stage / MODEL_FILE,
+                    x_test,
+                    dataset.test_y,
+                )
             )
         host = _host_latency(stage / MODEL_FILE, target, result, fidelity.latency_runs)
         card = _card(
@@ -144,7 +155,6 @@ def export_point(
             fidelity=fidelity,
             promise=promise,
             spec=spec,
-            precision=precision,
             accuracy=accuracy,
             host=host,
             model=stage / MODEL_FILE,
@@ -181,49 +191,6 @@ def _promise(folder: RunFolder, row: pd.Series, fidelity: Fidelity) -> _Promise:
     return _Promise(float(row["accuracy"]), "search")
 
 
-def _write_model(
-    cand: Candidate, target: Target, result: EvalResult, work: Path, path: Path
-) -> str:
-    """Put the deployable model at `path`; its precision (int8, fp16 or fp32)."""
-    if result.int8:
-        shutil.move(work / "model_int8.onnx", path)
-        return "int8"
-    from autoedge.evaluate.evaluator import run_precision
-
-    if run_precision(cand, target) == "fp16":  # as evaluate() timed it on the target
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        fp16 = convert_float_to_float16(
-            onnx.load(str(work / "model_fp32.onnx")), keep_io_types=True
-        )
-        _sort_nodes(fp16.graph)  # the converter appends its input Cast after its consumers
-        onnx.checker.check_model(fp16, full_check=True)
-        onnx.save_model(fp16, str(path))
-        return "fp16"
-    shutil.move(work / "model_fp32.onnx", path)
-    return "fp32"
-
-
-def _sort_nodes(graph: onnx.GraphProto) -> None:
-    """Order `graph`'s nodes so each comes after the producers of its inputs (in place)."""
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending = list(graph.node)
-    ordered: list[onnx.NodeProto] = []
-    while pending:
-        rest = []
-        for node in pending:
-            if all(name in ready for name in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-            else:
-                rest.append(node)
-        if len(rest) == len(pending):
-            raise ExportError("fp16 conversion left a graph with a cycle or a missing input")
-        pending = rest
-    del graph.node[:]
-    graph.node.extend(ordered)
-
-
 def _input_name(path: Path) -> str:
     model = onnx.load(str(path), load_external_data=False)
     init = {i.name for i in model.graph.initializer}
@@ -253,6 +220,7 @@ def _shortfall(
     promise: _Promise,
     result: EvalResult,
     work: Path,
+    model: Path,
     x: np.ndarray,
     y: np.ndarray,
 ) -> str:
@@ -264,10 +232,11 @@ def _shortfall(
         f"({promise.fidelity} fidelity); nothing was written"
     )
     torch_acc = result.accuracy_torch or 0.0
-    if result.int8:
-        fp32 = onnx_accuracy(work / "model_fp32.onnx", x, y)
+    quantized = INT8 in parse_precision_map(result.precision_map or "fp32")
+    if quantized:
+        fp32 = onnx_accuracy(work / FLOAT_FILE, x, y)
         if fp32 - accuracy > 0.005:
-            drift = quantization_drift(work / "model_fp32.onnx", work / "model_int8.onnx", x[:64])
+            drift = quantization_drift(work / FLOAT_FILE, model, x[:64])
             worst = most_sensitive(drift)
             where = (
                 f"; most sensitive layer {worst[0]} (+{worst[1]:.3f} relative error)"
@@ -298,7 +267,6 @@ def _card(
     fidelity: Fidelity,
     promise: _Promise,
     spec: InputSpec,
-    precision: str,
     accuracy: float,
     host: dict[str, Any],
     model: Path,
@@ -338,7 +306,9 @@ def _card(
         "promise": {"accuracy": promise.accuracy, "fidelity": promise.fidelity},
         "model": {
             "file": MODEL_FILE,
-            "precision": precision,
+            "precision": result.ships_as,
+            "ships_as": result.ships_as,
+            "precision_map": parse_precision_map(result.precision_map or ""),
             "opset": int(opset),
             "bytes": model.stat().st_size,
             "sha256": file_sha256(model),

@@ -27,7 +27,9 @@ from autoedge.deploy.preprocess import InputSpec, prepare_images
 from autoedge.errors import AutoEdgeError
 from autoedge.hardware.host_latency import measure_host_latency
 from autoedge.hardware.host_store import machine_id
+from autoedge.hardware.onnx_precision import deployed_precision_map
 from autoedge.hardware.onnx_runtime import onnx_accuracy
+from autoedge.space.precision import ships_as
 
 #: Same test split: the accuracy must match the card to 0.1 point.
 SAME_SPLIT_TOLERANCE = 0.001
@@ -90,6 +92,7 @@ def verify_export(
     loadable = _loads(model)
     checks.append(loadable)
     if loadable.ok:
+        checks.append(_precision(model, card))
         say(f"scoring {MODEL_FILE} on the test split")
         checks.append(_accuracy(model, card, data))
         checks.append(_latency(model, card, latency_runs))
@@ -124,6 +127,24 @@ def _loads(model: Path) -> Check:
         text = " ".join(str(e).split())[:160] or type(e).__name__
         return Check("model loads", False, f"{MODEL_FILE} is not a valid ONNX model: {text}")
     return Check("model loads", True, "onnx checker passed")
+
+
+def _precision(model: Path, card: dict[str, Any]) -> Check:
+    """The file runs each stage at the precision the card says it ships at."""
+    promised = card["model"].get("precision_map")
+    if not promised:  # a card written before precision maps: its one precision is all we have
+        return Check("precision", True, f"card says {card['model'].get('precision')}; no map")
+    found = deployed_precision_map(model, len(promised))
+    wrong = [
+        f"stage {i}: {f} (card {p})"
+        for i, (f, p) in enumerate(zip(found, promised, strict=True))
+        if f != p
+    ]
+    ships = card["model"].get("ships_as")
+    if wrong or ships != ships_as(found):
+        what = "; ".join(wrong) or f"ships as {ships_as(found)} (card {ships})"
+        return Check("precision", False, f"{MODEL_FILE} does not ship as its card says: {what}")
+    return Check("precision", True, f"ships as {ships}: {', '.join(found)}")
 
 
 def _accuracy(model: Path, card: dict[str, Any], data: str | None) -> Check:

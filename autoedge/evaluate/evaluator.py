@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from autoedge.compress.build import build_model
-from autoedge.compress.export import WEIGHTS_FILE, export_onnx, save_weights
-from autoedge.compress.int8_onnx import quantize_int8
+from autoedge.compress.deployable import export_deployable
+from autoedge.compress.export import WEIGHTS_FILE, save_weights
 from autoedge.compress.pipeline import compress
 from autoedge.compress.stats import count_macs, count_params
 from autoedge.compress.training import (
@@ -43,6 +43,7 @@ from autoedge.hardware.onnx_memory import peak_activation_bytes
 from autoedge.hardware.onnx_runtime import onnx_accuracy
 from autoedge.hardware.targets import Target, get_target
 from autoedge.space.candidate import Candidate
+from autoedge.space.precision import INT8, format_precision_map, precision_map
 
 NO_LIMITS = TrialLimits()
 
@@ -60,9 +61,9 @@ def evaluate(
 ) -> EvalResult:
     """Train, compress, export and measure `candidate`; never raises for a bad candidate.
 
-    `workdir` keeps the exported ONNX files (`model_fp32.onnx`, and `model_int8.onnx` when the
-    candidate is all 8-bit) and the compressed float model's `weights.safetensors`; by default
-    the ONNX files go to a temporary folder that is removed.
+    `workdir` keeps the deployed model (`model.onnx`, each stage at the precision its genes
+    say), its float export (`model_fp32.onnx`) and the compressed float model's
+    `weights.safetensors`; by default the ONNX files go to a temporary folder that is removed.
     `on_step(step, loss)` is called after every optimisation step (a test hook).
     `limits` fail the candidate once it runs too long or allocates too much (limits.py).
     """
@@ -170,20 +171,17 @@ def _run(
     with clock("export"):
         frozen = compressed.frozen().eval()
         example = x[:2].contiguous()  # batch 2: a batch-1 example pins the dynamic batch dim
-        fp32_path = export_onnx(frozen, example, folder / "model_fp32.onnx")
-        int8 = _all_eight_bit(candidate)
-        deploy_path = fp32_path
-        if int8:
-            calib = x[: fidelity.calibration_images].contiguous().numpy()
-            deploy_path = quantize_int8(fp32_path, folder / "model_int8.onnx", calib)
+        plan = candidate_precisions(candidate)
+        calib = x[: fidelity.calibration_images].contiguous().numpy() if INT8 in plan else None
+        deployed = export_deployable(frozen, example, plan, folder, calib)
 
     with clock("measure"):
         acc_torch = accuracy(predict_logits(qat, x_test), y_test)
-        acc_onnx = onnx_accuracy(deploy_path, x_test.numpy(), y_test, batch=fidelity.batch_size * 4)
-        latency = target.latency(
-            deploy_path, runs=fidelity.latency_runs, precision=run_precision(candidate, target)
+        acc_onnx = onnx_accuracy(
+            deployed.path, x_test.numpy(), y_test, batch=fidelity.batch_size * 4
         )
-        peak = peak_activation_bytes(fp32_path, batch=1, bytes_per_element=1 if int8 else 4)
+        latency = target.latency(deployed.path, runs=fidelity.latency_runs)
+        peak = peak_activation_bytes(deployed.path, batch=1, fused_qdq=True)
         params = count_params(frozen)
         macs = count_macs(frozen, example[:1])
 
@@ -195,10 +193,12 @@ def _run(
         "latency_p90_ms": latency.p90_ms,
         "latency_spread": latency.spread,
         "latency_source": latency.source,
-        "size_bytes": compressed.weight_bytes(),
-        "onnx_bytes": deploy_path.stat().st_size,
-        "onnx_fp32_bytes": fp32_path.stat().st_size,
-        "int8": int8,
+        "size_bytes": deployed.weight_bytes(),
+        "onnx_bytes": deployed.path.stat().st_size,
+        "onnx_fp32_bytes": deployed.float_path.stat().st_size,
+        "int8": deployed.ships_as == INT8,
+        "ships_as": deployed.ships_as,
+        "precision_map": format_precision_map(deployed.precision_map),
         "params": params,
         "macs": macs,
         "peak_memory_bytes": peak,
@@ -210,15 +210,9 @@ def _bits(candidate: Candidate) -> set[int]:
     return {b for s in candidate.stages for b in (s.weight_bits, s.act_bits)}
 
 
-def run_precision(candidate: Candidate, target: Target) -> str | None:
-    """fp16 where every tensor is 16-bit and the target runs fp16; else the graph's own."""
-    if max(_bits(candidate)) == 16 and "fp16" in target.precisions:
-        return "fp16"
-    return None
-
-
-def _all_eight_bit(candidate: Candidate) -> bool:
-    return _bits(candidate) == {8}
+def candidate_precisions(candidate: Candidate) -> tuple[str, ...]:
+    """Per stage, the precision `candidate` ships at (see autoedge.space.precision)."""
+    return precision_map((s.weight_bits, s.act_bits) for s in candidate.stages)
 
 
 def _subset(n: int, size: int, seed: int) -> np.ndarray:
@@ -286,4 +280,4 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else repr(e)
 
 
-__all__ = ["evaluate", "run_precision"]
+__all__ = ["candidate_precisions", "evaluate"]

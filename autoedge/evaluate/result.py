@@ -20,10 +20,12 @@ class EvalResult:
     """A frozen record of one evaluation. Metrics are None when `status` is ``failed``.
 
     accuracy is top-1 (0..1) of the exported ONNX model run in ONNX Runtime on the test split;
-    accuracy_torch is the fake-quantized PyTorch model's on the same images. size_bytes counts
-    weights at their chosen bit-widths; onnx_bytes is the deployable file (int8 QDQ when every
-    chosen bit-width is 8, else fp32 with quantized weight values). peak_memory_bytes is the
-    largest set of live activations during one batch-1 forward pass.
+    accuracy_torch is the fake-quantized PyTorch model's on the same images. The deployed model
+    ships each stage at the precision its genes say: `precision_map` lists them stage by stage
+    ("int8|fp32|int8-weights"), `ships_as` sums them up (fp32, fp16, int8, int8-weights or
+    mixed). size_bytes is the deployed model's weights as stored (its initializers, scales and
+    zero points included); onnx_bytes is the deployed file. peak_memory_bytes is the largest
+    set of live activations during one batch-1 forward pass of the deployed model.
     """
 
     key: str
@@ -41,6 +43,8 @@ class EvalResult:
     onnx_bytes: int | None = None
     onnx_fp32_bytes: int | None = None
     int8: bool | None = None
+    ships_as: str | None = None
+    precision_map: str | None = None
     params: int | None = None
     macs: int | None = None
     peak_memory_bytes: int | None = None

@@ -9,7 +9,7 @@ TF-"same" padding that plain ONNX inference gives up on).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ def graph_work(model: str | Path | onnx.ModelProto) -> list[OpWork]:
         for attr in node.attribute:
             if node.op_type == "Constant" and attr.name == "value":
                 inits[node.output[0]] = attr.t
+    half = _half_tensors(proto, inits)
     ops: list[OpWork] = []
     chains: dict[str, tuple[str, ...]] = {}  # tensor -> op types since the conv that made it
     for node in proto.graph.node:
@@ -146,7 +147,7 @@ def graph_work(model: str | Path | onnx.ModelProto) -> list[OpWork]:
         elif chain:
             for out in node.output:
                 chains[out] = chain
-        prec = _graph_precision(node, producer)
+        prec = _graph_precision(node, producer, half)
         ops.append(
             OpWork(node.name, node.op_type, kind, prec, macs, act_in + out_elems + weights, chain)
         )
@@ -159,9 +160,20 @@ def total_macs(ops: Iterable[OpWork]) -> int:
 
 
 def ops_precision(ops: Iterable[OpWork]) -> str:
-    """ "int8" when every compute operator runs quantized (QDQ or QLinear), else "fp32"."""
-    compute = [op for op in ops if op.kind in COMPUTE_KINDS]
-    return "int8" if compute and all(op.precision == "int8" for op in compute) else "fp32"
+    """The precision every compute operator runs at ("int8" for QDQ or QLinear, "fp16",
+    "fp32"), or "mixed" when they differ."""
+    kinds = {op.precision for op in ops if op.kind in COMPUTE_KINDS}
+    return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "fp32")
+
+
+def compute_precisions(ops: Iterable[OpWork]) -> set[str]:
+    """The precisions the compute operators of `ops` run at."""
+    return {op.precision for op in ops if op.kind in COMPUTE_KINDS}
+
+
+def ops_at(ops: Sequence[OpWork], precision: str | None) -> list[OpWork]:
+    """`ops` as run at `precision`, or at each one's own precision when it is None."""
+    return list(ops) if precision is None else at_precision(ops, precision)
 
 
 def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
@@ -270,14 +282,33 @@ def _weight_inputs(
     return names
 
 
-def _graph_precision(node: onnx.NodeProto, producer: dict[str, onnx.NodeProto]) -> str:
+def _graph_precision(
+    node: onnx.NodeProto, producer: dict[str, onnx.NodeProto], half: set[str]
+) -> str:
     if node.op_type.startswith("QLinear") or node.op_type.endswith("Integer"):
         return "int8"
+    if any(i in half for i in node.input):
+        return "fp16"
     if node.op_type in _CONV_OPS or node.op_type in _GEMM_OPS:
         first = producer.get(node.input[0]) if node.input else None
         if first is not None and first.op_type == "DequantizeLinear":
             return "int8"
     return "fp32"
+
+
+def _half_tensors(proto: onnx.ModelProto, inits: dict[str, onnx.TensorProto]) -> set[str]:
+    """Tensors of dtype float16: fp16 initializers, Casts to fp16, and what nodes compute from
+    an fp16 input (a runtime computes those in fp16)."""
+    half = {n for n, t in inits.items() if t.data_type == onnx.TensorProto.FLOAT16}
+    for node in proto.graph.node:
+        if node.op_type == "Cast":
+            if _attr(node, "to", 0) == onnx.TensorProto.FLOAT16:
+                half.update(node.output)
+        elif node.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(
+            i in half for i in node.input
+        ):
+            half.update(node.output)
+    return half
 
 
 def _attr(node: onnx.NodeProto, name: str, default: int) -> int:

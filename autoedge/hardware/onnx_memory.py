@@ -12,7 +12,11 @@ from autoedge.errors import ExportError
 
 
 def peak_activation_bytes(
-    path: str | Path, *, batch: int = 1, bytes_per_element: int | None = None
+    path: str | Path,
+    *,
+    batch: int = 1,
+    bytes_per_element: int | None = None,
+    fused_qdq: bool = False,
 ) -> int:
     """The largest total size of activation tensors alive at once when running `path`.
 
@@ -24,8 +28,11 @@ def peak_activation_bytes(
     are sized as the graph declares them: fp32 between the Q/DQ pairs of a QDQ model, so pass
     `bytes_per_element=1` to estimate a fused int8 runtime. The first input dimension, when
     symbolic, is set to `batch`; other unknown dimensions raise ExportError. A tensor weighs
-    elements x `bytes_per_element`, or x its dtype's size when that is None. Control-flow nodes
-    with subgraphs (If, Loop, Scan) are not expected in exported CNNs and are rejected.
+    elements x `bytes_per_element`, or x its dtype's size when that is None. `fused_qdq` sizes a
+    mixed-precision QDQ graph as a runtime that fuses its Q/DQ pairs holds it: a Q -> DQ chain
+    on an activation is one tensor of 1 byte per element, every other tensor is sized by its
+    dtype. Control-flow nodes with subgraphs (If, Loop, Scan) are not expected in exported
+    CNNs and are rejected.
     """
     if batch < 1:
         raise ExportError(f"peak memory: batch must be >= 1, got {batch}")
@@ -34,6 +41,10 @@ def peak_activation_bytes(
     graph = _inferred_graph(Path(path), batch)
     constants = _constant_tensors(graph)
     nodes = list(graph.node)
+    alias: dict[str, str] = {}
+    if fused_qdq:
+        nodes, alias = _collapse_qdq(nodes, constants)
+    held_int8 = set(alias.values())
     end = len(nodes)
     last_use: dict[str, int] = {}
     for i, node in enumerate(nodes):
@@ -48,9 +59,9 @@ def peak_activation_bytes(
         for name in node.input:
             last_use[name] = i
     for out in graph.output:
-        last_use[out.name] = end
+        last_use[alias.get(out.name, out.name)] = end
 
-    sizes = _tensor_bytes(graph, constants, bytes_per_element)
+    sizes = _tensor_bytes(graph, constants, bytes_per_element, held_int8)
     live = {i.name for i in graph.input if i.name not in constants}
     peak = sum(sizes[t] for t in live)
     for i, node in enumerate(nodes):
@@ -70,6 +81,25 @@ def _constant_tensors(graph: onnx.GraphProto) -> set[str]:
         if node.op_type == "Constant" or (fed_by_constants and not _is_random(node.op_type)):
             constants.update(o for o in node.output if o)
     return constants
+
+
+def _collapse_qdq(
+    nodes: list[onnx.NodeProto], constants: set[str]
+) -> tuple[list[onnx.NodeProto], dict[str, str]]:
+    """`nodes` without the Q/DQ nodes on activations (their readers read the tensor the chain
+    started from), and each removed output's source tensor (held as int8)."""
+    alias: dict[str, str] = {}
+    kept: list[onnx.NodeProto] = []
+    for node in nodes:
+        inputs = [alias.get(n, n) for n in node.input]
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and inputs[0] not in constants:
+            alias[node.output[0]] = inputs[0]
+            continue
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[:] = inputs
+        kept.append(copy)
+    return kept, alias
 
 
 def _is_random(op_type: str) -> bool:
@@ -100,7 +130,10 @@ def _inferred_graph(path: Path, batch: int) -> onnx.GraphProto:
 
 
 def _tensor_bytes(
-    graph: onnx.GraphProto, constants: set[str], bytes_per_element: int | None
+    graph: onnx.GraphProto,
+    constants: set[str],
+    bytes_per_element: int | None,
+    held_int8: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Bytes of every activation tensor; ExportError naming the first one without a shape."""
     infos = {v.name: v for v in (*graph.input, *graph.value_info, *graph.output)}
@@ -120,7 +153,9 @@ def _tensor_bytes(
                 f"peak memory: tensor {name!r} has unknown dims {shown}; export with static "
                 "shapes except the batch dimension"
             )
-        if bytes_per_element is not None:
+        if name in held_int8:
+            item = 1
+        elif bytes_per_element is not None:
             item = bytes_per_element
         else:
             try:

@@ -17,7 +17,13 @@ from autoedge.cache import cache_root
 from autoedge.errors import TargetError
 from autoedge.hardware.calibration import predict_with
 from autoedge.hardware.host_latency import LatencyMeasurement, measure_host_latency
-from autoedge.hardware.onnx_graph import at_precision, graph_work, ops_precision
+from autoedge.hardware.onnx_graph import (
+    OpWork,
+    compute_precisions,
+    graph_work,
+    ops_at,
+    ops_precision,
+)
 from autoedge.hardware.profiles import TargetProfile, load_profile, shipped_profiles
 
 
@@ -26,8 +32,8 @@ class Target(Protocol):
 
     `precisions` are what the target's runtime really executes ("fp32", "fp16", "int8").
     `precision` asks for the model to be timed as run at that precision (None: as the graph
-    says: int8 where it is QDQ-quantized, else fp32); a target that cannot run it raises
-    TargetError.
+    says, operator by operator: int8 where it is QDQ-quantized, fp16 where its tensors are,
+    else fp32); a target that cannot run it raises TargetError.
     """
 
     name: str
@@ -90,13 +96,21 @@ class PredictedTarget:
         self, onnx_path: Path, *, runs: int = 0, precision: str | None = None
     ) -> LatencyMeasurement:
         ops = graph_work(onnx_path)
-        prec = precision or ops_precision(ops)
-        self.profile.check_precision(prec)
-        ms = predict_with(self.profile, at_precision(ops, prec))
+        work = runnable_work(self.profile, ops, precision)
+        prec = ops_precision(work)
+        ms = predict_with(self.profile, work)
         cal = self.profile.calibration
         return predicted_latency(
             ms, f"{self.profile.name} {prec} model ({self.origin}); calibration: {cal.source}"
         )
+
+
+def runnable_work(profile: TargetProfile, ops: list[OpWork], precision: str | None) -> list[OpWork]:
+    """`ops` at `precision` (None: each at its own), checked to be runnable on `profile`."""
+    work = ops_at(ops, precision)
+    for prec in sorted(compute_precisions(work)) or ["fp32"]:
+        profile.check_precision(prec)
+    return work
 
 
 def predicted_latency(ms: float, detail: str) -> LatencyMeasurement:

@@ -31,9 +31,9 @@ from autoedge.errors import AutoEdgeError
 from autoedge.hardware.calibration import predict_with, profile_features
 from autoedge.hardware.host_latency import LatencyMeasurement
 from autoedge.hardware.latency_model import fit_coefficients, fit_quality, predict_ms
-from autoedge.hardware.onnx_graph import at_precision, graph_work, ops_precision, total_macs
+from autoedge.hardware.onnx_graph import graph_work, ops_precision, total_macs
 from autoedge.hardware.profiles import Calibration, TargetProfile, save_profile
-from autoedge.hardware.targets import PredictedTarget, Target, predicted_latency
+from autoedge.hardware.targets import PredictedTarget, Target, predicted_latency, runnable_work
 
 CHECKS_FILE = "validation.jsonl"
 PROFILE_FILE = "validated_profile.yaml"
@@ -108,9 +108,8 @@ class ValidatedTarget:
     ) -> LatencyMeasurement:
         """The current model's prediction for `onnx_path` (kept for a device check)."""
         ops = graph_work(onnx_path)
-        prec = precision or ops_precision(ops)
-        self.profile.check_precision(prec)
-        work = at_precision(ops, prec)
+        work = runnable_work(self.profile, ops, precision)
+        prec = ops_precision(work)
         ms = predict_with(self.profile, work)
         self._pending = _Pending(
             onnx=Path(onnx_path).read_bytes(),

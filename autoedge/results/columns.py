@@ -24,6 +24,8 @@ BASE_COLUMNS: tuple[str, ...] = (
     "onnx_bytes",
     "onnx_fp32_bytes",
     "int8",
+    "ships_as",
+    "precision_map",
     "params",
     "macs",
     "peak_memory_bytes",
@@ -47,6 +49,8 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "baseline",
     "error",
     "latency_source",
+    "ships_as",
+    "precision_map",
     "arch",
 )
 """Columns read back from CSV as strings, with missing values as ""."""
@@ -58,3 +62,6 @@ OBJECTIVE_COLUMNS: dict[str, tuple[str, str]] = {
     "memory": ("peak_memory_bytes", "minimize"),
 }
 """Objective name -> (trials column, direction)."""
+
+LATER_COLUMNS: tuple[str, ...] = ("ships_as", "precision_map")
+"""Columns added after the first runs were written: a table without them reads as unknown."""

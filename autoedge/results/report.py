@@ -107,6 +107,13 @@ def _reference(ref: Any) -> str:
     return _inline(ref)
 
 
+def _ships(row: pd.Series) -> str:
+    """How the point ships, with its per-stage map when mixed."""
+    ships = _text(row.get("ships_as")) or "-"
+    stages = _text(row.get("precision_map"))
+    return f"{ships} ({stages.replace('|', ', ')})" if ships == "mixed" and stages else ships
+
+
 def _front_section(front: pd.DataFrame) -> list[str]:
     lines = [f"## Pareto front ({len(front)} point{'s' if len(front) != 1 else ''})", ""]
     if front.empty:
@@ -114,14 +121,14 @@ def _front_section(front: pd.DataFrame) -> list[str]:
     if "feasible" in front.columns and not feasible_mask(front).any():
         lines += ["No trial met the constraints; this front ignores them.", ""]
     lines += [
-        "| trial | accuracy | latency | size | params | MACs | key | arch |",
-        "|---:|---:|---:|---:|---:|---:|---|---|",
+        "| trial | accuracy | latency | ships as | size | params | MACs | key | arch |",
+        "|---:|---:|---:|---|---:|---:|---:|---|---|",
     ]
     rows = sort_by_latency(front)
     for _, r in rows.head(MAX_FRONT_ROWS).iterrows():
         lines.append(
             f"| {_int(r.get('number'))} | {_pct(r.get('accuracy'))} | {_latency(r)} "
-            f"| {_kb(r.get('size_bytes'))} | {_count(r.get('params'))} "
+            f"| {_ships(r)} | {_kb(r.get('size_bytes'))} | {_count(r.get('params'))} "
             f"| {_count(r.get('macs'))} | `{_text(r.get('key'))}` "
             f"| {_cell(_text(r.get('arch')), _ARCH_CHARS)} |"
         )

@@ -21,7 +21,7 @@ from autoedge.results.atomic import (
     write_json_atomic,
     write_text_atomic,
 )
-from autoedge.results.columns import BASE_COLUMNS, TEXT_COLUMNS
+from autoedge.results.columns import BASE_COLUMNS, LATER_COLUMNS, TEXT_COLUMNS
 
 __all__ = [
     "RUN_FORMAT",
@@ -207,6 +207,9 @@ def read_trials_csv(path: str | Path, *, what: str = "trials") -> pd.DataFrame:
             f"{path} is unreadable ({_one_line(exc)}); "
             "restore it or re-run `autoedge search` on this folder"
         ) from exc
+    for c in LATER_COLUMNS:  # tables written before these columns existed
+        if c not in df.columns:
+            df[c] = ""
     missing = [c for c in BASE_COLUMNS if c not in df.columns]
     if missing:
         more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""

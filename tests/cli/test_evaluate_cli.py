@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 
+import onnx
 from autoedge_cli import autoedge
 
-from autoedge.space import get_space, sample_candidates
+from autoedge.compress.deployable import initializer_bytes
+from autoedge.data import get_dataset
+from autoedge.deploy.preprocess import InputSpec, prepare_images
+from autoedge.hardware.onnx_runtime import onnx_accuracy
+from autoedge.space import Candidate, get_space, sample_candidates
+from autoedge.space.candidate import make_candidate, make_stage
+from autoedge.space.precision import stage_of_layer
 
 KEYS = {
     "key",
@@ -43,6 +50,7 @@ def test_evaluate_json(tmp_path):
     assert set(data) >= KEYS
     assert data["key"] == cand.key and data["status"] == "ok"
     assert 0.0 <= data["accuracy"] <= 1.0 and data["latency_source"] == "measured"
+    assert (tmp_path / "out" / "model.onnx").is_file()
     assert (tmp_path / "out" / "model_fp32.onnx").is_file()
     assert "digits: 1438 train" in res.stderr  # says which data was used
 
@@ -61,3 +69,108 @@ def test_a_bit_width_the_target_cannot_run_fails_with_the_reason():
     assert res.returncode == 1
     data = json.loads(res.stdout)
     assert data["status"] == "failed" and "4-bit tensors have no kernel" in data["error"]
+
+
+def _mixed_candidate() -> Candidate:
+    """Tiny-space genes with stage bits (w8, a8), (w32, a32), (w8, a32)."""
+    stages = [
+        make_stage(
+            block_type="ds",
+            stride=1,
+            width=16,
+            activation="relu",
+            blocks=[(3, None, 0.0)],
+            prune=0.0,
+            weight_bits=8,
+            act_bits=8,
+            rank=1.0,
+        ),
+        make_stage(
+            block_type="ir",
+            stride=2,
+            width=24,
+            activation="hard_swish",
+            blocks=[(3, 3.0, 0.25)],
+            prune=0.0,
+            weight_bits=32,
+            act_bits=32,
+            rank=1.0,
+        ),
+        make_stage(
+            block_type="ir",
+            stride=2,
+            width=32,
+            activation="hard_swish",
+            blocks=[(5, 6.0, 0.0)],
+            prune=0.0,
+            weight_bits=8,
+            act_bits=32,
+            rank=1.0,
+        ),
+    ]
+    return make_candidate(
+        resolution=32,
+        stem_width=16,
+        head_width=32,
+        stages=stages,
+        kd_alpha=0.0,
+        kd_temperature=None,
+        space="tiny",
+    )
+
+
+def test_a_mixed_candidate_ships_each_stage_at_its_precision(tmp_path):
+    cand = _mixed_candidate()
+    res = autoedge(
+        "evaluate",
+        *FAST,
+        "--candidate",
+        cand.dumps(),
+        "--teacher",
+        "none",
+        "--json",
+        "--keep",
+        str(tmp_path / "out"),
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["ships_as"] == "mixed"
+    assert data["precision_map"] == "int8|fp32|int8-weights"
+    path = tmp_path / "out" / "model.onnx"
+    model = onnx.load(str(path))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inits = {t.name: t for t in model.graph.initializer}
+    by_stage: dict[int, set[tuple[str, str, str]]] = {0: set(), 1: set(), 2: set()}
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul"):
+            continue
+        act = producer.get(node.input[0])
+        weight = producer.get(node.input[1])
+        stored = inits[weight.input[0] if weight is not None else node.input[1]]
+        by_stage[stage_of_layer(node.name, 3)].add(
+            (
+                act.op_type if act is not None and act.op_type == "DequantizeLinear" else "float",
+                weight.op_type if weight is not None else "initializer",
+                onnx.helper.tensor_dtype_to_np_dtype(stored.data_type).name,
+            )
+        )
+    # stage 0 (and the stem): Q/DQ around the convolutions' inputs, int8 weights
+    assert by_stage[0] == {("DequantizeLinear", "DequantizeLinear", "int8")}
+    assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    assert by_stage[1] == {("float", "initializer", "float32")}  # float weights
+    # stage 2 (and the head): int8 weights behind DequantizeLinear, float activations
+    assert by_stage[2] == {("float", "DequantizeLinear", "int8")}
+    stored = initializer_bytes(path)
+    assert abs(data["size_bytes"] - stored) <= 0.02 * stored
+    assert data["size_bytes"] <= data["onnx_bytes"] == path.stat().st_size
+    # the reported accuracy is this file's, in a fresh ONNX Runtime session
+    digits = get_dataset("digits")
+    spec = InputSpec(
+        name="input",
+        resolution=32,
+        channels=1,
+        mean=digits.normalization[0],
+        std=digits.normalization[1],
+    )
+    x = prepare_images(digits.test_x, spec)
+    assert abs(onnx_accuracy(path, x, digits.test_y) - data["accuracy"]) < 0.003

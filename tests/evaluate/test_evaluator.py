@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from autoedge.compress.deployable import initializer_bytes
 from autoedge.data import get_dataset
 from autoedge.evaluate import EvalResult, Fidelity, evaluate
 from autoedge.space import get_space, sample_candidates
@@ -41,8 +42,10 @@ def test_float_candidate_is_measured_on_its_onnx(digits, tmp_path):
     assert abs(r.accuracy - r.accuracy_torch) < 0.01 and r.accuracy_gap is False
     assert r.test_images == len(digits.test_y)
     assert r.latency_source == "measured" and r.latency_ms > 0
-    assert r.int8 is False and r.onnx_bytes == (tmp_path / "model_fp32.onnx").stat().st_size
-    assert r.size_bytes == 4 * r.params  # fp32 everywhere: 4 bytes per parameter
+    assert r.int8 is False and r.ships_as == "fp32"
+    assert r.onnx_bytes == (tmp_path / "model.onnx").stat().st_size
+    assert r.size_bytes == initializer_bytes(tmp_path / "model.onnx") <= r.onnx_bytes
+    assert 3.5 * r.params <= r.size_bytes <= 4 * r.params  # fp32, batch norms folded away
     assert r.macs > 0 and r.peak_memory_bytes >= 4 * 32 * 32  # at least the input image
     assert set(r.phase_s) == {"prepare", "train", "compress", "finetune", "export", "measure"}
     assert r.wall_s >= sum(r.phase_s.values()) * 0.99
@@ -58,12 +61,16 @@ def test_all_eight_bit_candidate_ships_int8(digits, tmp_path):
     fid = dataclasses.replace(FAST, finetune_epochs=2, finetune_subset=0)
     r = evaluate(cand, digits, fidelity=fid, workdir=tmp_path)
     assert r.ok, r.error
-    assert r.int8 is True
-    assert (tmp_path / "model_int8.onnx").stat().st_size == r.onnx_bytes
+    assert r.int8 is True and r.ships_as == "int8"
+    assert set(r.precision_map.split("|")) == {"int8"}
+    assert (tmp_path / "model.onnx").stat().st_size == r.onnx_bytes
     assert r.onnx_bytes < 0.35 * r.onnx_fp32_bytes
     assert r.accuracy > 0.5
     assert abs(r.accuracy - r.accuracy_torch) <= 0.03  # ORT int8 vs fake-quant PyTorch
-    assert r.size_bytes < 1.2 * r.params  # one byte per weight (+ fp32 biases / norms)
+    # one byte per weight, plus per output channel an fp32 scale, an int8 zero point and an
+    # int32 bias: the initializers of the file, as stored
+    assert r.size_bytes == initializer_bytes(tmp_path / "model.onnx")
+    assert r.params < r.size_bytes < 1.3 * r.params
 
 
 def test_diverging_training_comes_back_failed(digits):
