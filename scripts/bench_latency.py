@@ -29,6 +29,7 @@ from autoedge.compress.build import build_model, example_input
 from autoedge.compress.export import export_onnx
 from autoedge.compress.int8_onnx import quantize_int8
 from autoedge.compress.pipeline import compress
+from autoedge.compress.reference_nets import export_reference_net
 from autoedge.hardware.calibration import (
     Measurement,
     calibrate,
@@ -143,6 +144,7 @@ def _rpi4() -> list[dict]:
     rows = read_measurements(
         PROFILE_DIR.parent / "measurements" / "rpi4_tflite_mobilenet_v1_v2.csv",
         device=profile.device_id,
+        exporter=export_reference_net,
     )
     report = calibrate(profile, rows, source="bench")
     out = []

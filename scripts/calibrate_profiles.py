@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import yaml
 
+from autoedge.compress.reference_nets import export_reference_net
 from autoedge.hardware.calibration import calibrate, read_measurements
 from autoedge.hardware.profiles import PROFILE_DIR, Calibration, shipped_profiles
 
@@ -59,7 +60,9 @@ def main() -> None:
     profiles = shipped_profiles()
     for name, (csv, source) in SOURCES.items():
         prof = profiles[name]
-        rows = read_measurements(MEASUREMENTS / csv, device=prof.device_id, log=print)
+        rows = read_measurements(
+            MEASUREMENTS / csv, device=prof.device_id, log=print, exporter=export_reference_net
+        )
         report = calibrate(prof, rows, source=source)
         _rewrite(name, report.profile.coefficients, report.profile.calibration)
         print(name, report.fit.to_json())

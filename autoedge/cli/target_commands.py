@@ -172,10 +172,13 @@ def calibrate_cmd(
             raise TargetError(f"calibrating {prof.name} needs --measurements FILE.csv")
         report = refit_host(prof)
     else:
+        from autoedge.compress.reference_nets import export_reference_net  # torch, when needed
+
         rows = read_measurements(
             measurements,
             device=device or prof.device_id or None,
             log=lambda m: err.print(m, markup=False),
+            exporter=export_reference_net,
         )
         report = calibrate(prof, rows, source=f"{measurements} ({len(rows)} rows)")
     dest = save_profile(report.profile, out_path or user_profile_path(prof.name))

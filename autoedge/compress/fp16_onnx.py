@@ -32,7 +32,7 @@ def _drop_round_trips(graph: onnx.GraphProto) -> None:
     """Remove the converter's float -> fp16 -> float Cast pairs between two float nodes (it
     wraps every blocked node in Casts), so only the fp16 stages' borders keep theirs."""
     producer = {o: n for n in graph.node for o in n.output}
-    outputs = {o.name for o in graph.output}  # a graph output keeps its name and its Cast
+    outputs = {o.name for o in graph.output}
     rename: dict[str, str] = {}
     for node in graph.node:
         inner = producer.get(node.input[0]) if node.op_type == "Cast" else None
@@ -41,9 +41,11 @@ def _drop_round_trips(graph: onnx.GraphProto) -> None:
             and inner.op_type == "Cast"
             and _to(node) == _FLOAT
             and _to(inner) == _HALF
-            and node.output[0] not in outputs
         ):
-            rename[node.output[0]] = inner.input[0]
+            if node.output[0] in outputs:  # keeps its name: a float-to-float Cast, a no-op
+                node.input[0] = inner.input[0]
+            else:
+                rename[node.output[0]] = inner.input[0]
     for node in graph.node:
         node.input[:] = [rename.get(n, n) for n in node.input]
     _remove_dead(graph)

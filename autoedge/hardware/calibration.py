@@ -70,6 +70,10 @@ class CalibrationReport:
         }
 
 
+#: (source, name, width multiplier, resolution, folder) -> the exported ONNX file.
+ReferenceExporter = Callable[[str, str, float, int, Path], Path]
+
+
 def profile_features(profile: TargetProfile, ops: Sequence[OpWork]) -> dict[str, float]:
     """The latency model's features of `ops` on `profile`'s roofline."""
     return features(
@@ -139,8 +143,13 @@ def read_measurements(
     *,
     device: str | None = None,
     log: Callable[[str], None] | None = None,
+    exporter: ReferenceExporter | None = None,
 ) -> list[Measurement]:
-    """Measurements from a CSV (see the module doc); models are exported once and cached."""
+    """Measurements from a CSV (see the module doc); models are exported once and cached.
+
+    `exporter` builds a named reference network the cache does not hold yet (pass
+    `autoedge.compress.reference_nets.export_reference_net`; hardware/ builds no models).
+    """
     import pandas as pd
 
     p = Path(path)
@@ -163,7 +172,7 @@ def read_measurements(
             raise TargetError(f"{p} has no rows for device {device!r}; it has {devices}")
     out = []
     for row in df.to_dict("records"):
-        model_id, family, build = _model_source(row, p.parent)
+        model_id, family, build = _model_source(row, p.parent, exporter)
         ops = _cached_ops(model_id, build, log)
         prec = str(row["precision"])
         at = tuple(at_precision(ops, prec))
@@ -171,7 +180,9 @@ def read_measurements(
     return out
 
 
-def _model_source(row: dict[str, Any], base: Path) -> tuple[str, str, Callable[[Path], Path]]:
+def _model_source(
+    row: dict[str, Any], base: Path, exporter: ReferenceExporter | None
+) -> tuple[str, str, Callable[[Path], Path]]:
     """(model id, family, a function exporting the model's ONNX into a folder)."""
     res = (
         int(row["resolution"])
@@ -188,19 +199,32 @@ def _model_source(row: dict[str, Any], base: Path) -> tuple[str, str, Callable[[
     if isinstance(row.get("torchvision_name"), str):
         name = row["torchvision_name"].rsplit(".", 1)[-1]
         family = re.sub(r"\d.*$", "", name)
-        return f"torchvision-{name}-r{res}", family, lambda f: _export_torchvision(name, res, f)
+        return (
+            f"torchvision-{name}-r{res}",
+            family,
+            lambda f: _reference(exporter)("torchvision", name, 1.0, res, f),
+        )
     family = str(row.get("family", ""))
     if family in ("mobilenet_v1", "mobilenet_v2") and "width_mult" in row:
         width = float(row["width_mult"])
         return (
             f"timm-{family}-w{width:g}-r{res}",
             family,
-            lambda f: _export_timm_mobilenet(family, width, res, f),
+            lambda f: _reference(exporter)("timm", family, width, res, f),
         )
     raise TargetError(
         "a measurement row names its model by `onnx` (path), `torchvision_name` + resolution, "
         f"or family mobilenet_v1/mobilenet_v2 + width_mult + resolution; got {row}"
     )
+
+
+def _reference(exporter: ReferenceExporter | None) -> ReferenceExporter:
+    if exporter is None:
+        raise TargetError(
+            "this measurement names a reference network that is not exported yet; pass "
+            "exporter=autoedge.compress.reference_nets.export_reference_net"
+        )
+    return exporter
 
 
 def _cached_ops(
@@ -218,31 +242,3 @@ def _cached_ops(
 
     write_text_atomic(cache, json.dumps([op.to_json() for op in ops]))
     return ops
-
-
-def _export_timm_mobilenet(family: str, width: float, res: int, folder: Path) -> Path:
-    import torch
-    from timm.models import efficientnet as effnet
-
-    if family == "mobilenet_v1":
-        model = effnet._gen_mobilenet_v1("mobilenetv1_100", width)
-    else:  # TF-slim V2 keeps the 32-channel stem and 1280-channel head below width 1.0
-        model = effnet._gen_mobilenet_v2("mobilenetv2_100", width, fix_stem_head=width < 1.0)
-    return _export(model, torch.zeros(1, 3, res, res), folder / "model.onnx")
-
-
-def _export_torchvision(name: str, res: int, folder: Path) -> Path:
-    import torch
-    import torchvision
-
-    model = getattr(torchvision.models, name)(weights=None)
-    return _export(model, torch.zeros(1, 3, res, res), folder / "model.onnx")
-
-
-def _export(model: Any, x: Any, path: Path) -> Path:
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        torch.onnx.export(model, (x,), str(path), opset_version=17, dynamo=False)
-    return path

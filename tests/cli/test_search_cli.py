@@ -46,6 +46,11 @@ def test_search_writes_every_file_and_a_true_front(run8):
     ):
         assert col in trials.columns, col
     pd.to_datetime(trials["started_at"])  # ISO times
+    ok = trials[trials["state"] == "ok"]
+    # the size objective is the deployed file's weights: never more than the file itself
+    assert len(ok) and (ok["size_bytes"] <= ok["onnx_bytes"]).all()
+    assert set(ok["ships_as"]) <= {"fp32", "int8", "int8-weights", "mixed"}
+    assert ok["precision_map"].str.count(r"\|").eq(2).all()  # three stages
     front = pd.read_csv(run8 / "pareto.csv")
     assert list(front.columns) == list(trials.columns)
     pts = front[["accuracy", "latency_ms", "size_bytes"]].to_numpy(float)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from autoedge_cli import autoedge
 
+from autoedge.compress.deployable import initializer_bytes
 from autoedge.deploy import EXPORT_FILES
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
@@ -86,7 +87,8 @@ def test_export_writes_every_file_and_a_card_that_describes_the_model(exported, 
     picked = front[front["number"] == card["trial"]].iloc[0]
     assert picked["latency_ms"] <= bound
     assert card["key"] == picked["key"]
-    assert card["model"]["precision"] in ("fp32", "int8")
+    assert card["model"]["precision"] == card["model"]["ships_as"]
+    assert card["model"]["ships_as"] in ("fp32", "int8", "int8-weights", "mixed")
     assert card["model"]["opset"] >= 13
     assert card["input"]["shape"] == ["batch", 1, 32, 32]
     assert card["metrics"]["test_images"] == card["dataset"]["test_images"] > 300
@@ -267,3 +269,56 @@ def test_a_16_bit_candidate_exports_as_fp16_for_an_fp16_target(tmp_path) -> None
     weights = [t for t in model.graph.initializer if t.dims and len(t.dims) == 4]
     assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
     check(autoedge("verify", str(dest)))
+
+
+MIXED_SPACE = """
+name: fixed-mixed
+global:
+  resolution: [32]
+  stem_width: [16]
+  head_width: [64]
+  kd_temperature: {low: 4.0, high: 4.0, step: 1.0}
+  kd_alpha: {low: 0.0, high: 0.0, step: 0.25}
+stage_defaults:
+  block_type: [ir]
+  kernel: [3]
+  expansion: [3]
+  se: [0]
+  activation: [relu]
+  prune: {low: 0.0, high: 0.0, step: 0.25}
+  rank: [1.0]
+stages:
+  - {stride: 1, block_type: [ds], depth: {low: 1, high: 1}, width: [16],
+     weight_bits: [8], act_bits: [8]}
+  - {stride: 2, depth: {low: 1, high: 1}, width: [24], weight_bits: [32], act_bits: [32]}
+  - {stride: 2, depth: {low: 1, high: 1}, width: [32], weight_bits: [8], act_bits: [32]}
+"""
+
+
+def test_a_mixed_point_exports_the_model_its_size_describes(tmp_path) -> None:
+    space = tmp_path / "mixed.yaml"
+    space.write_text(MIXED_SPACE)
+    run = tmp_path / "run"
+    search = ["--space", str(space), "--data", "digits", "--target", "host", *CHEAP]
+    check(autoedge("search", *search, "--budget", "1", "--no-warm-start", "--out", str(run)))
+    row = pd.read_csv(run / "pareto.csv").iloc[0]
+    assert row["ships_as"] == "mixed" and row["precision_map"] == "int8|fp32|int8-weights"
+    dest = tmp_path / "deploy"
+    check(autoedge("export", str(run), "--trial", str(row["number"]), *REFIT, "--out", str(dest)))
+    stored = initializer_bytes(dest / "model.onnx")
+    assert abs(stored - row["size_bytes"]) <= 0.02 * row["size_bytes"]
+    card = json.loads((dest / "model_card.json").read_text())
+    assert card["model"]["ships_as"] == "mixed"
+    assert card["model"]["precision_map"] == ["int8", "fp32", "int8-weights"]
+    assert "stage 2 int8-weights" in (dest / "model_card.md").read_text()
+    good = json.loads(autoedge("verify", str(dest), "--json").stdout)
+    precision = next(c for c in good["checks"] if c["name"] == "precision")
+    assert good["ok"] and precision["ok"], precision
+    # a card that promises another precision than the file has fails verify, naming the stage
+    card["model"]["precision_map"] = ["int8", "int8", "int8-weights"]
+    (dest / "model_card.json").write_text(json.dumps(card))
+    bad = autoedge("verify", str(dest), "--json")
+    assert bad.returncode == 1
+    failed = [c for c in json.loads(bad.stdout)["checks"] if not c["ok"]]
+    assert [c["name"] for c in failed] == ["precision"]
+    assert "stage 1: fp32 (card int8)" in failed[0]["detail"]
