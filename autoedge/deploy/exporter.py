@@ -47,7 +47,7 @@ from autoedge.hardware.host_store import machine_id
 from autoedge.hardware.onnx_runtime import onnx_accuracy
 from autoedge.hardware.targets import Target, get_target
 from autoedge.results import RunFolder, load_run, write_json_atomic, write_text_atomic
-from autoedge.search.run import read_run_config, run_space
+from autoedge.results.run_settings import read_run_settings, run_space
 from autoedge.space import Candidate
 from autoedge.space.precision import INT8, parse_precision_map
 from autoedge.versions import versions
@@ -89,12 +89,12 @@ def export_point(
     """
     say = log or (lambda m: None)
     view = load_run(run)
-    config = read_run_config(run)
+    config = read_run_settings(run)
     row = select_row(view, trial=trial, key=key, bounds=bounds)
     cand = candidate_of(row, run_space(run))
     dest = Path(out).absolute()
     check_destination(dest, force=force)
-    fidelity = _export_fidelity(config.fidelity, refit_epochs)
+    fidelity = _export_fidelity(Fidelity.from_json(config.fidelity), refit_epochs)
     promise = _promise(view.folder, row, fidelity)
     dataset = get_dataset(config.data)
     target = get_target(config.target)

@@ -207,9 +207,9 @@ def read_trials_csv(path: str | Path, *, what: str = "trials") -> pd.DataFrame:
             f"{path} is unreadable ({_one_line(exc)}); "
             "restore it or re-run `autoedge search` on this folder"
         ) from exc
-    for c in LATER_COLUMNS:  # tables written before these columns existed
-        if c not in df.columns:
-            df[c] = ""
+    later = [c for c in LATER_COLUMNS if c not in df.columns]  # tables written before them
+    if later:
+        df = pd.concat([df, pd.DataFrame({c: "" for c in later}, index=df.index)], axis=1)
     missing = [c for c in BASE_COLUMNS if c not in df.columns]
     if missing:
         more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""

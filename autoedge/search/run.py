@@ -28,10 +28,10 @@ from autoedge.results import (
     RUN_FORMAT,
     RunFolder,
     load_plotting,
-    read_run_json,
     write_csv_atomic,
     write_json_atomic,
 )
+from autoedge.results.run_settings import read_run_data
 from autoedge.search.backends import Backend, get_backend
 from autoedge.search.backends.base import next_to_train
 from autoedge.search.config import RunConfig, default_out
@@ -117,7 +117,7 @@ def _start_leftover(path: Path) -> bool:
 
 def read_run_config(path: str | Path) -> RunConfig:
     """The RunConfig stored in a run folder's run.json (RunError if it is not one)."""
-    data = _read_run_json(Path(path))
+    data = read_run_data(Path(path))
     try:
         return RunConfig.from_json(data["config"])
     except (AutoEdgeError, KeyError, TypeError) as e:
@@ -144,12 +144,6 @@ def check_study_db(db: Path) -> None:
             f"{db} is not a readable study database ({e}); restore it from a backup, or start "
             "a new run with another --out (run.json and trials.csv here are left as they are)"
         ) from e
-
-
-def run_space(path: str | Path) -> SearchSpace:
-    """The search space a run started with (stored in run.json, so later edits do not apply)."""
-    data = _read_run_json(Path(path))
-    return load_space_text(data["space_yaml"], f"{Path(path) / 'run.json'} (space)")
 
 
 def run_search(
@@ -367,7 +361,7 @@ def _start_run_json(
     """Write run.json for a new run, or update budget/refine of a stored one; the space."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if folder.config.is_file():
-        data = _read_run_json(folder.path)
+        data = read_run_data(folder.path)
         space = load_space_text(data["space_yaml"], f"{folder.config} (space)")
         data["config"] = config.to_json()
         data.setdefault("resumed_at", []).append(now)
@@ -385,15 +379,6 @@ def _start_run_json(
         }
     write_json_atomic(folder.config, data)
     return space
-
-
-def _read_run_json(path: Path) -> dict[str, Any]:
-    if not (path / "run.json").is_file():
-        raise RunError(f"{path} is not an autoedge run folder (no run.json)")
-    data = read_run_json(path / "run.json")
-    if "space_yaml" not in data or "config" not in data:
-        raise RunError(f"{path / 'run.json'} lacks the run's settings; the run folder is damaged")
-    return data
 
 
 def _read_refined(folder: RunFolder) -> pd.DataFrame:
