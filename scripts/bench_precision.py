@@ -9,8 +9,9 @@ compression, the deployed model.onnx) and reports per candidate:
 - `size_bytes` (the size objective) against the bytes of model.onnx's initializers;
 - the fake-quantized PyTorch accuracy against the deployed model's ONNX Runtime accuracy;
 - host latency (ONNX Runtime, 1 thread) of the same trained network shipped as planned
-  (mixed), all-fp32 and all-int8 (ONNX Runtime static QDQ on every Conv / Gemm), measured
-  interleaved in one process so machine noise hits the three alike.
+  (mixed), all-fp32, all-int8 (ONNX Runtime static QDQ on every Conv / Gemm) and all-int8
+  without the Q/DQ pairs on the layers' outputs (what training does not simulate), measured
+  interleaved in one process so machine noise hits the variants alike.
 With `--fronts OLD,NEW` it also compares two search runs' fronts: the share of points per
 `ships_as` and the accuracy-latency hypervolume of each against one common reference (both
 axes are measured; the size axis of runs before 2026-11-30 was simulated, so it is not used).
@@ -53,7 +54,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8, help="mixed candidates")
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fronts", default="", help="OLD_RUN,NEW_RUN to compare (optional)")
+    ap.add_argument(
+        "--fronts", action="append", default=[], help="OLD_RUN,NEW_RUN to compare (repeatable)"
+    )
     ap.add_argument("--out", default=str(RESULTS / "bench_precision"))
     args = ap.parse_args()
 
@@ -102,7 +105,7 @@ def main() -> None:
             f"{lat['mixed_ms']:.3f} fp32 {lat['fp32_ms']:.3f} int8 {lat['int8_ms']:.3f} ms"
         )
     frame = pd.DataFrame(rows)
-    fronts = _compare_fronts(args.fronts) if args.fronts else None
+    fronts = pd.concat([_compare_fronts(f) for f in args.fronts]) if args.fronts else None
     out = Path(args.out)
     frame.to_csv(out.with_suffix(".csv"), index=False)
     out.with_suffix(".md").write_text(_markdown(frame, fronts, args))
@@ -118,8 +121,16 @@ def _latencies(work: Path, dataset: Any, resolution: int) -> dict[str, float]:
 
     mean, std = dataset.normalization
     calib = images_to_tensor(dataset.train_x[:256], resolution, mean, std).numpy()
-    quantize_int8(fp32, int8, np.ascontiguousarray(calib), nodes=nodes)
-    variants = {"mixed": work / "model.onnx", "fp32": fp32, "int8": int8}
+    calib = np.ascontiguousarray(calib)
+    quantize_int8(fp32, int8, calib, nodes=nodes)
+    int8_float_out = work / "all_int8_float_outputs.onnx"
+    quantize_int8(fp32, int8_float_out, calib, nodes=nodes, requantize_outputs=False)
+    variants = {
+        "mixed": work / "model.onnx",
+        "fp32": fp32,
+        "int8": int8,
+        "int8_float_outputs": int8_float_out,
+    }
     seen: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(LATENCY_ROUNDS):
         for name, path in variants.items():
@@ -153,7 +164,7 @@ def _compare_fronts(spec: str) -> pd.DataFrame:
 def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.Namespace) -> str:
     ok = frame[frame["status"] == "ok"]
     cmd = f".venv/bin/python scripts/bench_precision.py --n {args.n} --data {args.data} "
-    cmd += f"--seed {args.seed}" + (f" --fronts {args.fronts}" if args.fronts else "")
+    cmd += f"--seed {args.seed}" + "".join(f" --fronts {f}" for f in args.fronts)
     lines = [
         "# Precision plan that ships (bench_precision)",
         "",
@@ -165,8 +176,9 @@ def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.N
         f"{len(ok)} of {len(frame)} mixed candidates evaluated ok.",
         "",
         "| # | precision per stage | size objective B | initializers B | file B | PyTorch | "
-        "ONNX | gap (points) | mixed ms | all-fp32 ms | all-int8 ms |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "ONNX | gap (points) | mixed ms | all-fp32 ms | all-int8 ms | all-int8, float "
+        "outputs ms |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for _, r in ok.iterrows():
         lines.append(
@@ -174,7 +186,7 @@ def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.N
             f"{r['size_bytes']:,} | {r['initializer_bytes']:,} | {r['onnx_bytes']:,} | "
             f"{100 * r['accuracy_torch']:.2f}% | {100 * r['accuracy_onnx']:.2f}% | "
             f"{r['gap_points']:+.2f} | {r['mixed_ms']:.3f} | {r['fp32_ms']:.3f} | "
-            f"{r['int8_ms']:.3f} |"
+            f"{r['int8_ms']:.3f} | {r['int8_float_outputs_ms']:.3f} |"
         )
     if len(ok):
         gap = ok["gap_points"].abs()
@@ -187,18 +199,22 @@ def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.N
             f"points, largest {gap.max():.2f}.",
             f"- Latency, mixed / all-fp32: median {np.median(ok['mixed_ms'] / ok['fp32_ms']):.2f}x"
             f"; all-int8 / all-fp32: median {np.median(ok['int8_ms'] / ok['fp32_ms']):.2f}x; "
-            f"mixed faster than both in {int(faster.sum())} of {len(ok)}.",
+            f"mixed faster than both in {int(faster.sum())} of {len(ok)}; all-int8 without "
+            f"output Q/DQ / with: median "
+            f"{np.median(ok['int8_float_outputs_ms'] / ok['int8_ms']):.2f}x.",
         ]
     if fronts is not None:
         lines += [
             "",
             "## Fronts",
             "",
-            "Accuracy-latency hypervolume against one reference (error 1.0, "
-            f"{fronts['latency_ref_ms'].iloc[0]:.3f} ms); shares of front points by ships_as.",
+            "Accuracy-latency hypervolume of each pair against one reference per pair (error "
+            "1.0, 1.1x the slower front's slowest point); shares of front points by ships_as "
+            "(unknown: a run before ships_as was recorded).",
             "",
-            "| run | folder | front points | hypervolume (accuracy, latency) | ships as |",
-            "|---|---|---:|---:|---|",
+            "| run | folder | front points | HV reference ms | hypervolume (accuracy, latency) "
+            "| ships as |",
+            "|---|---|---:|---:|---:|---|",
         ]
         for _, f in fronts.iterrows():
             shares = ", ".join(
@@ -207,8 +223,8 @@ def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.N
                 if k.startswith("share_") and v == v
             )
             lines.append(
-                f"| {f['run']} | {f['folder']} | {f['front_points']} | "
-                f"{f['hypervolume_acc_latency']:.3f} | {shares} |"
+                f"| {f['run']} | {f['folder']} | {f['front_points']} | {f['latency_ref_ms']:.3f} "
+                f"| {f['hypervolume_acc_latency']:.3f} | {shares} |"
             )
     return "\n".join(lines) + "\n"
 

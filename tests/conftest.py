@@ -1,12 +1,20 @@
-"""The `report` fixture: tests that try to break autoedge record what they tried and what held.
+"""The test session's own cache, and the `report` fixture.
 
-With AUTOEDGE_RELIABILITY_REPORT=PATH set (scripts/reliability_report.py sets it), the session
+Every test session gets its own AUTOEDGE_CACHE (a temporary folder, removed at the end, shared
+by the session's tests so a teacher trained once is reused as in real runs): tests never read
+or write the user's ~/.cache/autoedge, so a host profile calibrated there cannot change their
+outcome and their host latency records do not land there. Subprocesses inherit it.
+
+`report`: tests that try to break autoedge record what they tried and what held. With
+AUTOEDGE_RELIABILITY_REPORT=PATH set (scripts/reliability_report.py sets it), the session
 writes those cases, and every test's outcome, to PATH as markdown; otherwise nothing is written.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +25,17 @@ Record = Callable[[str, str, str], None]
 
 _cases: dict[str, list[tuple[str, str, str]]] = {}
 _outcomes: dict[str, tuple[str, str, float]] = {}
+
+
+CACHE_ENV = "AUTOEDGE_CACHE"
+_session_cache = Path(tempfile.mkdtemp(prefix="autoedge-test-cache-"))
+os.environ[CACHE_ENV] = str(_session_cache)  # before any test module imports autoedge
+
+
+@pytest.fixture(scope="session")
+def session_cache() -> Path:
+    """The AUTOEDGE_CACHE of this test session."""
+    return _session_cache
 
 
 @pytest.fixture
@@ -36,6 +55,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_session_cache, ignore_errors=True)
     path = os.environ.get(REPORT_ENV)
     if path and _outcomes:
         Path(path).write_text(_markdown(), encoding="utf-8")

@@ -5,7 +5,8 @@ deployed model (`model.onnx`) whose every stage has the precision its genes say
 (`autoedge.space.precision`): int8 stages through ONNX Runtime's static QDQ quantization
 restricted to their Conv / Gemm nodes, int8-weights stages as int8 initializers behind a
 DequantizeLinear, fp16 stages through ONNX Runtime's float16 converter restricted to their
-nodes, fp32 stages untouched. evaluate(), `autoedge export` and calibration all export here.
+nodes, fp32 stages untouched. evaluate() and `autoedge export` ship through here; the float
+step is the same `export_onnx` that `inspect` and calibration's reference networks use.
 """
 
 from __future__ import annotations

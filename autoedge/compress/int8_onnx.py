@@ -48,6 +48,7 @@ def quantize_int8(
     per_channel: bool = True,
     nodes: list[str] | None = None,
     shorten: bool = True,
+    requantize_outputs: bool = True,
 ) -> Path:
     """Write a static int8 QDQ copy of the fp32 ONNX model at `fp32_path` to `out_path`.
 
@@ -55,7 +56,9 @@ def quantize_int8(
     node selection, `nodes_to_quantize`): their inputs, weights and outputs get Q/DQ pairs, so
     its int8 kernels run them, and every other operator stays float. None quantizes every
     operator ONNX Runtime can. `shorten` renames tensors (see `shorten_names`); a caller that
-    still selects nodes by name afterwards passes False.
+    still selects nodes by name afterwards passes False. `requantize_outputs=False` leaves the
+    quantized nodes' outputs float (a benchmark's variant: ONNX Runtime's int8 kernels then
+    cannot run them).
 
     Weights are int8 (per output channel unless `per_channel` is False), activations uint8 with
     MinMax ranges measured on `calibration` (float32, shaped like the model input, batch first).
@@ -77,6 +80,8 @@ def quantize_int8(
     selection: dict[str, object] = {}
     if nodes is not None:
         selection = {"nodes_to_quantize": list(nodes), "op_types_to_quantize": list(COMPUTE_OPS)}
+    if not requantize_outputs:  # only for measuring what the output Q/DQ pairs buy
+        selection["extra_options"] = {"OpTypesToExcludeOutputQuantization": list(COMPUTE_OPS)}
     chatter = io.StringIO()
     previous_disable = logging.root.manager.disable
     try:

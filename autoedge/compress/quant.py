@@ -1,9 +1,9 @@
 """Per-layer fake quantization for quantization-aware training (QAT).
 
-Weights are quantized per output channel and symmetrically; layer inputs (activations) per
-tensor and asymmetrically with an EMA min/max observer. Both use the straight-through estimator
-so gradients reach the float weights. Bit-widths 2..8 are fake-quantized; 16 and 32 mean
-"stored as fp16 / fp32" and are only recorded in the `QuantPlan`.
+`apply_fake_quant` swaps each Conv2d / Linear for a QuantConv2d / QuantLinear that
+fake-quantizes its weight and its input (the quantizers are in fake_quant.py; straight-through
+gradients reach the float weights) and records every layer's bits in a `QuantPlan`; 16 and 32
+bits mean "stored as fp16 / fp32". `freeze_quantized` turns the result back into float layers.
 """
 
 from __future__ import annotations
@@ -20,12 +20,30 @@ from timm.layers import Linear as TimmLinear
 from timm.layers.conv2d_same import Conv2dSameExport
 from torch import Tensor, nn
 
+from autoedge.compress.fake_quant import (
+    FLOAT_BITS,
+    QUANT_BITS,
+    VALID_BITS,
+    ActivationQuantizer,
+    check_bits,
+    fake_quantize_weight,
+)
 from autoedge.compress.layer_map import setting_for
 from autoedge.errors import CompressionError
 
-QUANT_BITS: frozenset[int] = frozenset(range(2, 9))
-FLOAT_BITS: frozenset[int] = frozenset({16, 32})
-VALID_BITS: frozenset[int] = QUANT_BITS | FLOAT_BITS
+__all__ = [  # the fake quantizers (fake_quant.py) are re-exported: import them from here
+    "FLOAT_BITS",
+    "QUANT_BITS",
+    "VALID_BITS",
+    "ActivationQuantizer",
+    "LayerBits",
+    "QuantConv2d",
+    "QuantLinear",
+    "QuantPlan",
+    "apply_fake_quant",
+    "fake_quantize_weight",
+    "freeze_quantized",
+]
 
 # Subclasses whose forward is equivalent to the base forward (timm's Linear) or whose "same"
 # padding QuantConv2d reproduces. Any other subclass overriding forward is refused when it is
@@ -34,21 +52,12 @@ _SAME_PAD_CONVS: tuple[type[nn.Conv2d], ...] = (Conv2dSame, Conv2dSameExport)
 _EQUIVALENT_LINEARS: tuple[type[nn.Linear], ...] = (TimmLinear,)
 
 
-def _check_bits(bits: object, what: str) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in VALID_BITS:
-        raise CompressionError(
-            f"{what} is {bits!r}; use an int in 2..8 to quantize, or 16 / 32 to keep the layer "
-            "float (stored as fp16 / fp32)"
-        )
-    return bits
-
-
 def _check_pair(pair: object, what: str) -> tuple[int, int]:
     if not isinstance(pair, tuple | list) or len(pair) != 2:
         raise CompressionError(
             f"{what} is {pair!r}; give a (weight_bits, act_bits) pair such as (8, 8)"
         )
-    return _check_bits(pair[0], f"{what} weight bits"), _check_bits(pair[1], f"{what} act bits")
+    return check_bits(pair[0], f"{what} weight bits"), check_bits(pair[1], f"{what} act bits")
 
 
 @dataclass(frozen=True)
@@ -66,8 +75,8 @@ class LayerBits:
     def __post_init__(self) -> None:
         if self.kind not in ("conv", "linear"):
             raise CompressionError(f"layer {self.name!r} has kind {self.kind!r}; use conv/linear")
-        _check_bits(self.weight_bits, f"layer {self.name!r} weight bits")
-        _check_bits(self.act_bits, f"layer {self.name!r} act bits")
+        check_bits(self.weight_bits, f"layer {self.name!r} weight bits")
+        check_bits(self.act_bits, f"layer {self.name!r} act bits")
 
     def weight_bytes(self) -> int:
         """Stored bytes: bit-packed weights (rounded up to whole bytes), fp32 per-channel
@@ -103,86 +112,6 @@ class QuantPlan:
             ) from exc
 
 
-def fake_quantize_weight(w: Tensor, bits: int) -> Tensor:
-    """Per-output-channel symmetric fake quantization of `w` with a straight-through gradient."""
-    if _check_bits(bits, "weight bits") not in QUANT_BITS:
-        raise CompressionError(f"weight bits {bits} are float; fake quantization needs 2..8")
-    qmax = 2 ** (bits - 1) - 1
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    amax = w.detach().abs().reshape(w.shape[0], -1).amax(dim=1).reshape(shape)
-    scale = amax / qmax
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return _RoundToGrid.apply(w, scale, torch.tensor(-qmax), torch.tensor(qmax))
-
-
-class _RoundToGrid(torch.autograd.Function):
-    """``clamp(round(x / scale), low, high) * scale`` with a straight-through gradient.
-
-    One temporary, rounded and clamped in place: a third of the memory passes of writing it
-    as ``x + (q - x).detach()``, which matters because activations are large.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, scale: Tensor, low: Tensor, high: Tensor) -> Tensor:
-        return (x / scale).round_().clamp_(low, high).mul_(scale)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        return grad, None, None, None
-
-
-class ActivationQuantizer(nn.Module):
-    """Per-tensor asymmetric fake quantizer with an EMA min/max observer.
-
-    In training mode each batch updates ``min_val`` / ``max_val`` (the first batch sets them,
-    later ones blend in with ``momentum``); in eval mode they are frozen. Until something has
-    been observed, eval passes the input through unchanged.
-    """
-
-    min_val: Tensor
-    max_val: Tensor
-
-    def __init__(self, bits: int, momentum: float = 0.1) -> None:
-        super().__init__()
-        if _check_bits(bits, "activation bits") not in QUANT_BITS:
-            raise CompressionError(f"activation bits {bits} are float; a quantizer needs 2..8")
-        if not 0.0 < momentum <= 1.0:
-            raise CompressionError(f"observer momentum is {momentum}; use a value in (0, 1]")
-        self.bits = bits
-        self.momentum = momentum
-        self.register_buffer("min_val", torch.tensor(float("inf")))
-        self.register_buffer("max_val", torch.tensor(float("-inf")))
-
-    @property
-    def observed(self) -> bool:
-        """Whether the observer has seen at least one training batch."""
-        return bool(torch.isfinite(self.min_val))
-
-    def extra_repr(self) -> str:
-        return f"bits={self.bits}, momentum={self.momentum}"
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.training:
-            with torch.no_grad():
-                lo = x.detach().min().to(self.min_val.dtype)
-                hi = x.detach().max().to(self.max_val.dtype)
-                if self.observed:
-                    lo = torch.lerp(self.min_val, lo, self.momentum)
-                    hi = torch.lerp(self.max_val, hi, self.momentum)
-                self.min_val.copy_(lo)
-                self.max_val.copy_(hi)
-        elif not self.observed:
-            return x
-        qmax = 2**self.bits - 1
-        lo = torch.clamp(self.min_val, max=0.0)
-        hi = torch.clamp(self.max_val, min=0.0)
-        scale = (hi - lo) / qmax
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale)).to(x.dtype)
-        zero_point = torch.clamp(torch.round(-lo.to(x.dtype) / scale), 0, qmax)
-        # (clamp(round(x / s) + zp, 0, qmax) - zp) * s, with the integer zp moved into the bounds
-        return _RoundToGrid.apply(x, scale, -zero_point, qmax - zero_point)
-
-
 def _act_quant(act_bits: int) -> nn.Module:
     return ActivationQuantizer(act_bits) if act_bits in QUANT_BITS else nn.Identity()
 
@@ -196,8 +125,8 @@ class _FakeQuantLayer(nn.Module):
     act_bits: int
 
     def _setup_quant(self, weight_bits: int, act_bits: int) -> None:
-        self.weight_bits = _check_bits(weight_bits, "weight bits")
-        self.act_bits = _check_bits(act_bits, "activation bits")
+        self.weight_bits = check_bits(weight_bits, "weight bits")
+        self.act_bits = check_bits(act_bits, "activation bits")
         self.act_quant = _act_quant(act_bits)
 
     def _adopt(self, module: nn.Module) -> Any:

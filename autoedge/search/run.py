@@ -10,18 +10,17 @@ marked `stopped`. A full disk stops the run with StorageError; what was committe
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
 
-from autoedge.atomic_files import TEMP_PATTERN, remove_stale_temps
-from autoedge.errors import AutoEdgeError, RunError, SearchError, StorageError, disk_full_cause
+from autoedge.atomic_files import remove_stale_temps
+from autoedge.errors import AutoEdgeError, StorageError, disk_full_cause
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
 from autoedge.results import (
@@ -34,20 +33,20 @@ from autoedge.results import (
 from autoedge.results.run_settings import read_run_data
 from autoedge.search.backends import Backend, get_backend
 from autoedge.search.backends.base import next_to_train
-from autoedge.search.config import RunConfig, default_out
+from autoedge.search.config import RunConfig
 from autoedge.search.outputs import (
     SearchSummary,
     choose_for_refinement,
     front_of,
     write_outputs,
 )
+from autoedge.search.planning import RunPlan, plan_config
+from autoedge.search.planning import check_study_db as check_study_db  # re-exported
 from autoedge.search.records import OK, TrialRecord
 from autoedge.search.table import trial_row, trials_frame
 from autoedge.space.candidate import Candidate
 from autoedge.space.loader import dump_space, load_space_text
 from autoedge.space.presets import baseline_candidate, list_baselines
-from autoedge.space.registry import get_space
-from autoedge.space.restrict import restrict_bits
 from autoedge.space.spec import SearchSpace
 from autoedge.versions import versions
 
@@ -76,97 +75,35 @@ class SearchEvent:
     summary: SearchSummary | None = None
 
 
-def plan_run(
-    options: dict[str, Any], *, out: str | None = None, resume: str | None = None
-) -> tuple[RunConfig, bool]:
-    """The config to run and whether it continues a stored run.
-
-    `options` holds only the settings the user gave. A new run fills the rest with defaults;
-    `--resume RUN` (or an `--out` that already holds a run) continues the stored run, where
-    only budget and refine may change and any other differing option is an error.
-    """
-    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
-        raise SearchError("give either --resume RUN or --out DIR (the same folder), not both")
-    folder = resume or out
-    if folder is not None and (Path(folder) / "run.json").is_file():
-        stored = read_run_config(Path(folder))
-        check_study_db(RunFolder(Path(folder)).db)
-        return stored.resumed_with({**options, "out": str(folder)}), True
-    if resume is not None:
-        raise RunError(
-            f"--resume {resume}: not an autoedge run folder (no run.json); give the folder "
-            "`autoedge search --out` wrote"
-        )
-    if folder is not None and Path(folder).exists():
-        path = Path(folder)
-        if not path.is_dir():
-            raise RunError(f"--out {folder} is a file; give a folder for the run")
-        if any(not _start_leftover(p) for p in path.iterdir()):
-            raise RunError(
-                f"--out {folder} is not empty and holds no autoedge run; give a new or empty folder"
-            )
-    out_folder = folder or default_out(options.get("target", "host"))
-    return RunConfig.from_options(out_folder, options), False
-
-
-def _start_leftover(path: Path) -> bool:
-    """Whether `path` is what a run killed before it wrote run.json leaves: its lock file, or
-    the temp file of a write it cut short (the same command then starts the run afresh)."""
-    return path == RunFolder(path.parent).lockfile or path.match(TEMP_PATTERN)
-
-
-def read_run_config(path: str | Path) -> RunConfig:
-    """The RunConfig stored in a run folder's run.json (RunError if it is not one)."""
-    data = read_run_data(Path(path))
-    try:
-        return RunConfig.from_json(data["config"])
-    except (AutoEdgeError, KeyError, TypeError) as e:
-        raise RunError(f"{Path(path) / 'run.json'} holds no usable run settings: {e}") from e
-
-
-def check_study_db(db: Path) -> None:
-    """RunError unless `db` is absent or schema-less (a run killed before its study was
-    created: Optuna creates it on resume) or a readable Optuna SQLite study; read-only, so a
-    damaged file is left as it is for the user."""
-    if not db.exists():
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            tables = {
-                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if "studies" not in tables:
-                return
-            con.execute("SELECT COUNT(*) FROM studies").fetchone()
-            con.execute("SELECT COUNT(*) FROM trials").fetchone()
-    except sqlite3.Error as e:
-        raise RunError(
-            f"{db} is not a readable study database ({e}); restore it from a backup, or start "
-            "a new run with another --out (run.json and trials.csv here are left as they are)"
-        ) from e
-
-
 def run_search(
-    config: RunConfig,
+    run: RunPlan | RunConfig,
     evaluator: Evaluator,
     *,
     on_event: Callable[[SearchEvent], None] | None = None,
     executable_bits: Iterable[int] | None = None,
     validator: FrontValidator | None = None,
 ) -> SearchSummary:
-    """Run (or continue) the search described by `config` until its budget is spent.
+    """Run (or continue) the search `run` describes until its budget is spent.
 
+    `run` is a plan from `plan_run`, or a RunConfig planned here (`plan_config`), where
     `executable_bits` (the target's runtime precisions as bit-widths) narrows a new run's
-    bit-width choices to what the target executes; the narrowed space is the one stored.
-    `validator` is shown every trial that joins the front as it ends (`--validate-on`).
+    bit-width choices; the narrowed space is the one stored. `validator` is shown every
+    trial that joins the front as it ends (`--validate-on`).
     """
+    if isinstance(run, RunPlan):
+        if executable_bits is not None:
+            raise TypeError("executable_bits goes to plan_run; a plan's space is narrowed already")
+        plan = run
+    else:
+        plan = plan_config(run, executable_bits=executable_bits)
+    config = plan.config
     folder = RunFolder(Path(config.out))
     emit = on_event or (lambda e: None)
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
         with folder.lock():
             remove_stale_temps(folder.path)
-            space = _start_run_json(folder, config, executable_bits)
+            space = _start_run_json(folder, plan)
             warm = []
             if config.warm_start:
                 warm = [(n, baseline_candidate(n, space)) for n in list_baselines(space)]
@@ -355,25 +292,21 @@ class _Loop:
             )
 
 
-def _start_run_json(
-    folder: RunFolder, config: RunConfig, executable_bits: Iterable[int] | None
-) -> SearchSpace:
+def _start_run_json(folder: RunFolder, plan: RunPlan) -> SearchSpace:
     """Write run.json for a new run, or update budget/refine of a stored one; the space."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if folder.config.is_file():
         data = read_run_data(folder.path)
         space = load_space_text(data["space_yaml"], f"{folder.config} (space)")
-        data["config"] = config.to_json()
+        data["config"] = plan.config.to_json()
         data.setdefault("resumed_at", []).append(now)
         data["versions_resumed"] = versions()
     else:
-        space = get_space(config.space)
-        if executable_bits is not None:
-            space, _ = restrict_bits(space, executable_bits, target=config.target)
+        space = plan.space
         data = {
             "format": RUN_FORMAT,
             "created_at": now,
-            "config": config.to_json(),
+            "config": plan.config.to_json(),
             "space_yaml": dump_space(space),
             "versions": versions(),
         }

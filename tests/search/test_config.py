@@ -94,3 +94,82 @@ def test_default_out_is_a_safe_folder_name():
     when = datetime(2026, 11, 21, 9, 5, 7)
     assert default_out("host", when).endswith("runs/20261121-090507-host")
     assert default_out("agent:10.0.0.2:8080", when).endswith("20261121-090507-agent_10.0.0.2_8080")
+
+
+# --- plan_run: every check, once, for Python callers too (no CLI) -------------------------
+
+
+def test_plan_run_refuses_ray_settings_of_another_backend(tmp_path):
+    from autoedge.search import plan_run
+
+    out = tmp_path / "r"
+    with pytest.raises(SearchError) as e:
+        plan_run({"backend": "random", "cpus_per_trial": 2}, out=str(out))
+    assert str(e.value) == (
+        "--cpus-per-trial is a setting of --backend ray; this run uses --backend random"
+    )
+    assert not out.exists()  # checked before anything is written
+    # A ready RunConfig counts its non-default ray settings as given.
+    from autoedge.search.planning import plan_config
+
+    with pytest.raises(SearchError, match="--gpus-per-trial is a setting of --backend ray"):
+        plan_config(RunConfig(out=str(out), backend="optuna", gpus_per_trial=1.0))
+
+
+def test_plan_run_narrows_the_space_to_the_target_bits_once(tmp_path):
+    from autoedge.search import RunPlan, plan_run
+
+    asked = []
+
+    def bits(config: RunConfig) -> set[int]:
+        asked.append(config.target)
+        return {8, 32}
+
+    plan = plan_run(
+        {"space": "tiny", "target": "rpi4"}, out=str(tmp_path / "r"), executable_bits=bits
+    )
+    assert isinstance(plan, RunPlan) and not plan.resumed
+    assert asked == ["rpi4"]  # asked once, with the settled config
+    assert plan.dropped_bits == (4,)  # tiny's weight_bits [4, 8, 32]
+    assert all(4 not in s.axis("weight_bits").values for s in plan.space.stages)
+    config, resumed = plan  # unpacks as plan_run's (config, resumed) did
+    assert config is plan.config and resumed is False
+    same = plan_run({"space": "tiny"}, out=str(tmp_path / "r"), executable_bits=[4, 8, 32])
+    assert same.dropped_bits == ()
+    from autoedge.errors import SpaceError
+
+    with pytest.raises(SpaceError, match="target host executes \\[16\\]-bit tensors only"):
+        plan_run({"space": "tiny"}, out=str(tmp_path / "r"), executable_bits={16})
+
+
+def test_run_search_stores_the_planned_space(tmp_path, monkeypatch):
+    import json
+
+    import autoedge.search.planning as planning
+    from autoedge.search import plan_run, run_search
+    from autoedge.space import Candidate, load_space_text
+
+    calls = []
+    restrict = planning.restrict_bits
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return restrict(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "restrict_bits", counted)
+
+    def score(cand: Candidate, fidelity) -> EvalResult:
+        metrics = {"accuracy": 0.9, "latency_ms": 2.0, "size_bytes": 50_000}
+        return EvalResult(key=cand.key, status="ok", candidate=cand.to_json(), **metrics)
+
+    options = {"space": "tiny", "budget": 1, "workers": 1, "warm_start": False}
+    plan = plan_run(options, out=str(tmp_path / "r"), executable_bits={8, 32})
+    with pytest.raises(TypeError, match="plan_run"):
+        run_search(plan, score, executable_bits={8, 32})
+    summary = run_search(plan, score)
+    assert summary.done == 1 and calls == [1]  # narrowed once, by plan_run
+    stored = json.loads((tmp_path / "r" / "run.json").read_text())["space_yaml"]
+    assert load_space_text(stored, "run.json") == plan.space
+    again = plan_run({"budget": 2}, out=str(tmp_path / "r"), executable_bits={8, 32})
+    assert again.resumed and again.dropped_bits == () and calls == [1]
+    assert again.space == plan.space  # a resumed run searches its stored space
