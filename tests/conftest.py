@@ -3,7 +3,9 @@
 Every test session gets its own AUTOEDGE_CACHE (a temporary folder, removed at the end, shared
 by the session's tests so a teacher trained once is reused as in real runs): tests never read
 or write the user's ~/.cache/autoedge, so a host profile calibrated there cannot change their
-outcome and their host latency records do not land there. Subprocesses inherit it.
+outcome and their host latency records do not land there. Subprocesses inherit it, and
+AUTOEDGE_STRICT=1: an exception of autoedge's own code raises instead of being recorded as a
+trial in state `error`.
 
 `report`: tests that try to break autoedge record what they tried and what held. With
 AUTOEDGE_RELIABILITY_REPORT=PATH set (scripts/reliability_report.py sets it), the session
@@ -30,6 +32,7 @@ _outcomes: dict[str, tuple[str, str, float]] = {}
 CACHE_ENV = "AUTOEDGE_CACHE"
 _session_cache = Path(tempfile.mkdtemp(prefix="autoedge-test-cache-"))
 os.environ[CACHE_ENV] = str(_session_cache)  # before any test module imports autoedge
+os.environ["AUTOEDGE_STRICT"] = "1"  # a bug in autoedge raises instead of failing a candidate
 
 
 @pytest.fixture(scope="session")

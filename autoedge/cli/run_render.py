@@ -89,6 +89,7 @@ def finish(summary: SearchSummary, json_out: bool) -> None:
         )
         if not summary.front_constrained:
             out.print("[yellow]no trial meets the constraints; the front ignores them[/yellow]")
+        _print_errors(summary)
         v = summary.validation
         if v and v["checked"]:
             out.print(
@@ -112,6 +113,7 @@ def finish(summary: SearchSummary, json_out: bool) -> None:
         )
         raise typer.Exit(130)
     if summary.ok == 0:
+        _print_errors(summary)
         err.print(
             f"autoedge: error: every trial failed ({summary.failed}), no front to show; most "
             f"often: {summary.top_failure or 'no reason recorded'} (all reasons: the error "
@@ -119,6 +121,15 @@ def finish(summary: SearchSummary, json_out: bool) -> None:
             markup=False,
         )
         raise typer.Exit(1)
+
+
+def _print_errors(summary: Any) -> None:
+    if summary.errors:
+        err.print(
+            f"autoedge: {summary.errors} trial(s) hit a bug in autoedge itself, not a bad "
+            f"candidate: tracebacks in {summary.run}/errors/ (please report them)",
+            markup=False,
+        )
 
 
 class SearchProgress:

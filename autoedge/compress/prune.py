@@ -54,7 +54,10 @@ def prune_channels(
     ``get_classifier()``, else the last nn.Linear) and the output channels of ``conv_head``
     are never pruned; ``conv_head``'s input channels follow the last stage. Channels are ranked
     by the group's `importance` (``"l1"`` or ``"l2"`` weight magnitude). The input model is
-    left unchanged and the copy keeps its train/eval mode.
+    left unchanged and the copy keeps its train/eval mode. A group torch-pruning refuses to
+    prune (its check says the removal would break a shape) stays whole, and the copy records
+    its first producer's name in ``pruning_skipped`` (a tuple, empty when every group was
+    pruned as asked).
     """
     _check_arguments(ratios, round_to, importance)
     _check_prefixes(model, ratios)
@@ -72,7 +75,7 @@ def prune_channels(
         conv_head = getattr(pruned, "conv_head", None)
         if isinstance(conv_head, nn.Module):
             ignored.append(conv_head)
-        _prune_groups(
+        skipped = _prune_groups(
             pruned,
             example_input,
             ratios,
@@ -88,6 +91,7 @@ def prune_channels(
             )
     finally:
         pruned.train(was_training)
+    pruned.pruning_skipped = tuple(skipped)  # type: ignore[assignment]
     return pruned
 
 
@@ -179,10 +183,12 @@ def _prune_groups(
     *,
     round_to: int,
     p: int,
-) -> None:
-    """Prune every dependency group in place at its earliest producer's ratio."""
+) -> list[str]:
+    """Prune every dependency group in place at its earliest producer's ratio; the producers
+    of the groups torch-pruning refused to prune."""
+    skipped: list[str] = []
     if not any(ratio > 0.0 for ratio in ratios.values()):
-        return
+        return skipped
     names = {module: name for name, module in model.named_modules()}
     order = {module: i for i, module in enumerate(names)}
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=(example_input,))
@@ -211,6 +217,9 @@ def _prune_groups(
         to_prune = graph.get_pruning_group(root.target.module, root.handler, idxs)
         if graph.check_pruning_group(to_prune):
             to_prune.prune()
+        else:  # torch-pruning refuses it (it would break a shape): the gene is not applied
+            skipped.append(names[first])
+    return skipped
 
 
 def _is_depthwise(module: nn.Module) -> bool:

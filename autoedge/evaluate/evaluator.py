@@ -8,8 +8,10 @@ phase and the reason. A full disk is not the candidate's fault: it is raised, no
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +35,16 @@ from autoedge.compress.training import (
     train_model,
 )
 from autoedge.data.dataset import ImageDataset
-from autoedge.errors import disk_full_cause
+from autoedge.errors import AutoEdgeError, disk_full_cause
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
 from autoedge.evaluate.limits import TrialLimits
-from autoedge.evaluate.result import OK, EvalResult, accuracy_gap, failed_result
+from autoedge.evaluate.result import (
+    OK,
+    EvalResult,
+    accuracy_gap,
+    error_result,
+    failed_result,
+)
 from autoedge.evaluate.teacher import Teacher
 from autoedge.hardware.onnx_graph import precision_bits
 from autoedge.hardware.onnx_memory import peak_activation_bytes
@@ -46,6 +54,8 @@ from autoedge.space.candidate import Candidate
 from autoedge.space.precision import INT8, format_precision_map, precision_map
 
 NO_LIMITS = TrialLimits()
+#: Set to 1 (the test suite does) to raise autoedge's own bugs instead of recording them.
+STRICT_ENV = "AUTOEDGE_STRICT"
 
 
 def evaluate(
@@ -91,14 +101,19 @@ def evaluate(
                 )
             if workdir is not None:
                 save_weights(frozen, folder / WEIGHTS_FILE, {"key": candidate.key})
-    except Exception as e:  # any failure becomes a failed record, by contract
+    except Exception as e:  # a failed record for the candidate's failures, error for bugs
         if disk_full_cause(e):  # the machine's fault: the run stops, the trial runs again later
             raise
-        why = limits.out_of_memory_reason(e) or f"{type(e).__name__}: {_first_line(e)}"
+        oom = limits.out_of_memory_reason(e)
+        why = oom or f"{type(e).__name__}: {_first_line(e)}"
         reason = f"{clock.current or 'setup'}: {why}"
-        return failed_result(
-            candidate.key, reason, wall_s=clock.total(), phase_s=clock.phases, **common
-        )
+        timing = {"wall_s": clock.total(), "phase_s": clock.phases}
+        if oom or candidate_failure(e):
+            return failed_result(candidate.key, reason, **timing, **common)
+        if os.environ.get(STRICT_ENV) == "1":  # tests: a bug in our code fails loudly
+            raise
+        trace = "".join(traceback.format_exception(e))
+        return error_result(candidate.key, reason, trace, **timing, **common)
     return EvalResult(
         key=candidate.key,
         status=OK,
@@ -204,6 +219,18 @@ def _run(
         "peak_memory_bytes": peak,
         "test_images": len(y_test),
     }, frozen
+
+
+def candidate_failure(e: BaseException) -> bool:
+    """Whether `e` is the candidate's failure rather than a bug in autoedge: autoedge's own
+    errors (diverged, past its limits, unsupported export), running out of memory, and what
+    torch, ONNX or ONNX Runtime raise about this network (RuntimeError and their own types)."""
+    if isinstance(e, NotImplementedError | RecursionError):  # RuntimeErrors of our own code
+        return False
+    if isinstance(e, AutoEdgeError | MemoryError | RuntimeError | FloatingPointError):
+        return True
+    module = type(e).__module__ or ""
+    return module.split(".")[0] in ("onnx", "onnxruntime", "torch", "torch_pruning")
 
 
 def _bits(candidate: Candidate) -> set[int]:

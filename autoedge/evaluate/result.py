@@ -11,13 +11,19 @@ from autoedge.fields import reject_unknown_fields
 
 OK = "ok"
 FAILED = "failed"
+#: The evaluation raised an exception of autoedge's own code (a bug), not the candidate's.
+ERROR = "error"
 #: Flag the ONNX model when its accuracy differs from PyTorch's by more than this (points).
 ACCURACY_GAP_POINTS = 1.0
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """A frozen record of one evaluation. Metrics are None when `status` is ``failed``.
+    """A frozen record of one evaluation. Metrics are None unless `status` is ``ok``.
+
+    ``failed``: the candidate's own failure (a diverging loss, out of memory, past its time
+    limit, a graph the runtime refuses). ``error``: an exception in autoedge's own code (a
+    bug), with its `traceback`; never mistaken for a bad candidate.
 
     accuracy is top-1 (0..1) of the exported ONNX model run in ONNX Runtime on the test split;
     accuracy_torch is the fake-quantized PyTorch model's on the same images. The deployed model
@@ -54,12 +60,13 @@ class EvalResult:
     phase_s: dict[str, float] = field(default_factory=dict)
     fidelity: dict[str, Any] = field(default_factory=dict)
     candidate: dict[str, Any] = field(default_factory=dict)
+    traceback: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in (OK, FAILED):
-            raise AutoEdgeError(f"result status {self.status!r} is neither ok nor failed")
-        if self.status == FAILED and not self.error:
-            raise AutoEdgeError("a failed result needs an error message")
+        if self.status not in (OK, FAILED, ERROR):
+            raise AutoEdgeError(f"result status {self.status!r} is not ok, failed or error")
+        if self.status != OK and not self.error:
+            raise AutoEdgeError(f"a {self.status} result needs an error message")
 
     @property
     def ok(self) -> bool:
@@ -78,6 +85,11 @@ class EvalResult:
 def failed_result(key: str, error: str, **fields: Any) -> EvalResult:
     """A `failed` record carrying the reason (and whatever was measured before it failed)."""
     return EvalResult(key=key, status=FAILED, error=error, **fields)
+
+
+def error_result(key: str, error: str, traceback: str, **fields: Any) -> EvalResult:
+    """An `error` record: autoedge's own code raised while evaluating (with the traceback)."""
+    return EvalResult(key=key, status=ERROR, error=error, traceback=traceback, **fields)
 
 
 def accuracy_gap(onnx_accuracy: float, torch_accuracy: float) -> bool:

@@ -85,12 +85,18 @@ def _counts_section(trials: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
         "interrupted", int((state == "interrupted").sum()) if state is not None else 0
     )
     reused = count("reused", int(reused_mask(trials).sum()))
+    errors = count("errors", int((state == "error").sum()) if state is not None else 0)
     lines = [
         "## Trials",
         "",
         f"- {total} trials: {ok} ok, {failed} failed, {interrupted} interrupted; "
         f"{reused} reused an earlier identical candidate",
     ]
+    if errors:
+        lines.append(
+            f"- {errors} trial(s) hit a bug in autoedge itself (state `error`, not the "
+            "candidate's fault): tracebacks in `errors/`"
+        )
     if "hypervolume" in summary and finite(summary["hypervolume"]):
         ref = summary.get("hypervolume_reference")
         ref_text = f" (reference: {_reference(ref)})" if ref is not None else ""

@@ -38,6 +38,11 @@ def objective_directions(objectives: tuple[str, ...]) -> list[str]:
     return [OBJECTIVE_COLUMNS[n][1] for n in objectives]
 
 
+def metric_names(objectives: tuple[str, ...]) -> list[str]:
+    """The study's metric names: each objective with its unit (``latency_ms``, ...)."""
+    return [OBJECTIVE_COLUMNS[n][0] for n in objectives]
+
+
 def objective_values(objectives: tuple[str, ...], result: EvalResult) -> list[float] | None:
     """The result's value per objective, or None when one is missing or not finite."""
     values = []

@@ -21,8 +21,11 @@ from autoedge.results import (
     write_text_atomic,
 )
 from autoedge.search.config import RunConfig
-from autoedge.search.records import FAILED, INTERRUPTED, OK, TrialRecord
+from autoedge.search.records import ERROR, FAILED, INTERRUPTED, OK, TrialRecord
 from autoedge.search.table import trials_frame
+
+#: Under the run folder: one traceback file per trial where autoedge's own code raised.
+ERRORS_DIR = "errors"
 
 #: The report's hypervolume reference: error 1.0 and this multiple of the slowest latency.
 HV_LATENCY_MARGIN = 1.1
@@ -49,11 +52,12 @@ class SearchSummary:
     refined: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     top_failure: str | None = None  # the commonest reason among failed trials
+    errors: int = 0  # trials where autoedge's own code raised (tracebacks in RUN/errors/)
     validation: dict[str, Any] | None = None  # --validate-on: the device checks' summary
 
     @property
     def done(self) -> int:
-        return self.ok + self.failed
+        return self.ok + self.failed + self.errors
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +103,9 @@ def write_outputs(
         refined=refined_pairs(refined, trials) if refined is not None else [],
         files=[str(p) for p in (folder.db, folder.config, folder.trials, folder.pareto)],
         top_failure=_commonest_error(trials),
+        errors=int((trials["state"] == ERROR).sum()),
     )
+    _write_tracebacks(folder, records)
     if plot:
         title = f"{config.space} on {config.data}, target {config.target}"
         plot_front(trials, front, folder.plot, title=title)
@@ -164,6 +170,17 @@ def _best(front: pd.DataFrame, config: RunConfig) -> dict[str, Any] | None:
         return None
     keep = ("number", "key", "accuracy", "latency_ms", "size_bytes", "peak_memory_bytes", "arch")
     return {k: jsonable(row[k]) for k in keep}
+
+
+def _write_tracebacks(folder: RunFolder, records: list[TrialRecord]) -> None:
+    """RUN/errors/trial-N.txt: the traceback of each trial where autoedge's code raised."""
+    for r in records:
+        if r.state != ERROR or r.result is None or not r.result.traceback:
+            continue
+        path = folder.path / ERRORS_DIR / f"trial-{r.number}.txt"
+        if not path.is_file():
+            path.parent.mkdir(exist_ok=True)
+            write_text_atomic(path, f"{r.result.error}\n\n{r.result.traceback}")
 
 
 def _commonest_error(trials: pd.DataFrame) -> str | None:

@@ -9,10 +9,11 @@ from autoedge.evaluate.result import EvalResult
 
 OK = "ok"
 FAILED = "failed"
+ERROR = "error"  # autoedge's own code raised (a bug); its traceback is in RUN/errors/
 INTERRUPTED = "interrupted"
 RUNNING = "running"
 #: States of a trial that has its result; the budget counts these.
-COUNTED = (OK, FAILED)
+COUNTED = (OK, FAILED, ERROR)
 
 
 @dataclass(frozen=True)

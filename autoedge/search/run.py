@@ -269,7 +269,7 @@ class _Loop:
             row = trial_row(
                 replace(
                     record,
-                    state=OK if result.ok else "failed",
+                    state=result.status,
                     result=result,
                     reused_from=None,
                     feasible=self.config.constraints.satisfied(result),

@@ -6,6 +6,7 @@ import json
 import signal
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from autoedge_cli import autoedge, finished_rows, start, wait_for_rows
@@ -57,6 +58,12 @@ def test_search_writes_every_file_and_a_true_front(run8):
     assert len(front) >= 1 and non_dominated(pts, ["maximize", "minimize", "minimize"]).all()
     config = json.loads((run8 / "run.json").read_text())
     assert config["config"]["budget"] == 8 and "optuna" in config["versions"]
+    # optuna-dashboard reads study.db as it is: the objectives carry their names
+    summaries = optuna.get_all_study_summaries(f"sqlite:///{run8 / 'study.db'}")
+    study = optuna.load_study(
+        study_name=summaries[0].study_name, storage=f"sqlite:///{run8 / 'study.db'}"
+    )
+    assert study.metric_names == ["accuracy", "latency_ms", "size_bytes"]
 
 
 def test_show_and_pick_agree_with_pareto_csv(run8):

@@ -46,6 +46,7 @@ def test_pruning_removes_channels_and_keeps_output_shape() -> None:
         out = pruned(X_GRAY)
     assert out.shape == model(X_GRAY).shape == (2, 10)
     assert torch.isfinite(out).all()
+    assert pruned.pruning_skipped == ()  # every group was pruned as asked
 
 
 def test_pruned_model_trains_and_keeps_train_mode() -> None:

@@ -97,3 +97,21 @@ def test_same_seed_same_result(digits):
     fid = dataclasses.replace(FAST, epochs=1)
     a, b = evaluate(cand, digits, fidelity=fid), evaluate(cand, digits, fidelity=fid)
     assert a.accuracy == b.accuracy and a.accuracy_torch == b.accuracy_torch
+
+
+def test_a_bug_in_autoedge_is_an_error_with_its_traceback_not_a_failed_candidate(
+    digits, monkeypatch
+):
+    def bug(step: int, loss: float) -> None:
+        if step == 2:
+            raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.delenv("AUTOEDGE_STRICT", raising=False)
+    r = evaluate(_candidate(32), digits, fidelity=FAST, on_step=bug)
+    assert r.status == "error" and not r.ok
+    assert r.error == "train: TypeError: unsupported operand type(s) for +: 'int' and 'str'"
+    assert "Traceback" in r.traceback and "def bug" not in r.error
+    assert EvalResult.from_json(json.loads(json.dumps(r.to_json()))) == r
+    monkeypatch.setenv("AUTOEDGE_STRICT", "1")  # the test suite's setting: bugs raise
+    with pytest.raises(TypeError, match="unsupported operand"):
+        evaluate(_candidate(32), digits, fidelity=FAST, on_step=bug)

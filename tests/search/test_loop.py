@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
-from autoedge.evaluate.result import EvalResult, failed_result
+from autoedge.evaluate.result import EvalResult, error_result, failed_result
 from autoedge.results import load_run, non_dominated
 from autoedge.search import Constraints, RunConfig, run_search
 from autoedge.search.backends.optuna_backend import STUDY_NAME
@@ -239,3 +239,27 @@ def test_a_run_killed_before_its_run_json_starts_afresh(tmp_path) -> None:
     (out / "notes.txt").write_text("mine")  # anything else: not ours to start over
     with pytest.raises(RunError, match="not empty and holds no autoedge run"):
         plan_run({}, out=str(out))
+
+
+def test_a_bug_in_autoedge_is_counted_apart_and_its_traceback_kept(tmp_path):
+    score = GeneScore()
+
+    def buggy(cand: Candidate, fidelity: Fidelity) -> EvalResult:
+        if len(score.calls) == 3:  # the fourth evaluation hits "our" bug
+            score.calls.append((cand.key, fidelity))
+            return error_result(
+                cand.key,
+                "train: TypeError: 'NoneType' object is not subscriptable",
+                'Traceback (most recent call last):\n  File "x.py", line 1\nTypeError: ...\n',
+            )
+        return score(cand, fidelity)
+
+    summary = run_search(config(tmp_path, budget=6, warm_start=False), buggy)
+    view = load_run(summary.run)
+    assert summary.errors == 1 and summary.failed == 0 and summary.done == 6
+    row = view.trials[view.trials["state"] == "error"].iloc[0]
+    trace = (tmp_path / "run" / "errors" / f"trial-{row['number']}.txt").read_text()
+    assert "NoneType" in trace and "Traceback" in trace
+    assert "bug in autoedge" in (tmp_path / "run" / "report.md").read_text()
+    again = run_search(config(tmp_path, budget=6, warm_start=False), buggy)  # resume: kept
+    assert again.errors == 1 and again.done == 6

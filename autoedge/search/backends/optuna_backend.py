@@ -19,8 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 from autoedge.evaluate.result import EvalResult, failed_result
 from autoedge.search.backends.base import Backend, Proposal
 from autoedge.search.config import RunConfig
-from autoedge.search.objectives import objective_directions, objective_values
-from autoedge.search.records import FAILED, INTERRUPTED, OK, RUNNING, TrialRecord
+from autoedge.search.objectives import metric_names, objective_directions, objective_values
+from autoedge.search.records import ERROR, FAILED, INTERRUPTED, OK, RUNNING, TrialRecord
 from autoedge.space.axes import Value
 from autoedge.space.candidate import Candidate
 from autoedge.space.sampling import sample_candidate
@@ -100,6 +100,11 @@ class OptunaBackend(Backend):
             sampler=sampler(0),
             load_if_exists=True,
         )
+        names = metric_names(config.objectives)
+        if self.study.metric_names != names:  # optuna-dashboard shows these, not "Objective 0"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.set_metric_names(names)
         existing = len(self.study.get_trials(deepcopy=False))
         if existing:
             self.study.sampler = sampler(existing)
@@ -149,7 +154,7 @@ class OptunaBackend(Backend):
         stored = result.to_json()
         stored.pop("candidate", None)  # kept once, in the `candidate` attribute
         trial.set_user_attr("result", stored)
-        trial.set_user_attr("status", OK if result.ok else FAILED)
+        trial.set_user_attr("status", result.status)
         if reused_from is not None:
             trial.set_user_attr("reused_from", reused_from)
         if values is None:
@@ -185,7 +190,7 @@ class OptunaBackend(Backend):
         elif t.state == TrialState.COMPLETE and result is not None:
             state = OK
         elif result is not None and not result.ok:
-            state = FAILED
+            state = ERROR if result.status == ERROR else FAILED
         else:  # stopped before its result was told
             state, result = INTERRUPTED, None
         return TrialRecord(
