@@ -5,8 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from matplotlib.text import Text
+
 from autoedge.results.pareto import pareto_front
-from autoedge.results.plot import plot_front
+from autoedge.results.plot import draw_front, plot_front, split_front
 
 PNG = b"\x89PNG"
 
@@ -68,8 +70,63 @@ def test_labels_of_baselines_at_the_same_point_do_not_overlap():
         {"baseline": ["a-fp32", "a-int8", "far"], "latency_ms": [0.5, 0.5, 0.15],
          "accuracy": [0.75, 0.75, 0.2]}
     )  # fmt: skip
-    _label_baselines(ax, base)
+    _label_baselines(ax, base, base.iloc[0:0])
     offsets = {t.get_text(): t.xyann for t in ax.texts}
     assert set(offsets) == {"a-fp32", "a-int8", "far"}
     assert abs(offsets["a-fp32"][1] - offsets["a-int8"][1]) >= _LABEL_H
     assert offsets["far"][1] > 0  # alone: just above its star
+
+
+@pytest.fixture
+def three_objective_front(make_trials):
+    """Trials whose 3-objective front holds one point that only its small size keeps there."""
+    return make_trials(
+        dict(accuracy=0.90, latency_ms=2.0, size_bytes=900_000),
+        dict(accuracy=0.80, latency_ms=1.0, size_bytes=500_000),
+        dict(accuracy=0.78, latency_ms=1.5, size_bytes=40_000),  # dominated on acc/latency
+        dict(accuracy=0.70, latency_ms=3.0, size_bytes=950_000),  # dominated everywhere
+        dict(accuracy=0.85, latency_ms=1.9, size_bytes=600_000, baseline="small-int8"),
+    )
+
+
+def test_points_on_the_front_only_through_size_are_drawn_apart(three_objective_front):
+    trials = three_objective_front
+    front = pareto_front(trials, ["accuracy", "latency", "size"])
+    assert sorted(front["number"]) == [0, 1, 2, 4]
+    line, through = split_front(front)
+    assert sorted(line["number"]) == [0, 1, 4] and list(through["number"]) == [2]
+    fig = draw_front(trials, front, title="three objectives")
+    ax = fig.axes[0]
+    labels = ax.get_legend().get_texts()
+    shown = [t.get_text() for t in labels]
+    assert shown[:4] == [
+        "trials",
+        "front (accuracy, latency)",
+        "on the front through size",
+        "hand baseline",
+    ]
+    assert shown[4:] == ["40 kB weights", "900 kB weights"]
+    by_label = {c.get_label(): c for c in ax.collections}
+    hollow = by_label["on the front through size"]
+    assert len(hollow.get_offsets()) == 1 and hollow.get_facecolors().size == 0
+    solid = by_label["front (accuracy, latency)"]
+    sizes = dict(zip(line["number"], solid.get_sizes(), strict=True))
+    assert sizes[0] > sizes[1]  # larger weights, larger marker
+
+
+def test_a_baseline_label_is_placed_clear_of_the_front_markers(make_trials):
+    trials = make_trials(
+        dict(accuracy=0.80, latency_ms=1.0, size_bytes=10_000),
+        dict(accuracy=0.806, latency_ms=1.04, size_bytes=10_000),  # just right of the label
+        dict(accuracy=0.70, latency_ms=1.0, size_bytes=10_000),
+        dict(accuracy=0.798, latency_ms=0.99, size_bytes=10_000, baseline="hand-int8"),
+    )
+    front = pareto_front(trials, ["accuracy", "latency"])
+    fig = draw_front(trials, front, title="crowded")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    (label,) = [t for t in ax.texts if t.get_text() == "hand-int8"]
+    box = Text.get_window_extent(label)  # the text alone, not its leader line
+    for _, r in front[front["baseline"] != "hand-int8"].iterrows():
+        mx, my = ax.transData.transform((r["latency_ms"], r["accuracy"] * 100))
+        assert not (box.x0 <= mx <= box.x1 and box.y0 <= my <= box.y1), r["number"]
