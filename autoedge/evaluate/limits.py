@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoedge.errors import AutoEdgeError
+
 _MB = 1 << 20
 
 
-class TrialTimeout(Exception):
-    """The evaluation ran past its time limit."""
+class TrialTimeout(AutoEdgeError):
+    """The evaluation ran past its time limit (the candidate's failure, not a bug)."""
 
 
 @dataclass(frozen=True)

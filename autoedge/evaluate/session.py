@@ -71,6 +71,8 @@ class EvaluationSession:
             limit_threads(self._threads)
             self._threads = None
         teacher = self.teacher() if candidate.kd_alpha > 0 else None
+        # A target that checks models on a device later keeps each trial's deployed model.
+        keep = getattr(self.target, "model_dir", None)
         return evaluate(
             candidate,
             self.dataset,
@@ -78,4 +80,5 @@ class EvaluationSession:
             fidelity=fidelity,
             teacher=teacher,
             limits=self.limits,
+            workdir=keep(candidate.key) if callable(keep) else None,
         )

@@ -2,13 +2,13 @@
 
 A search on a predicted target (`--target rpi4`) predicts every candidate from the profile's
 calibrated model. With a device agent at hand, each candidate that joins the Pareto front is
-also measured there, and the model is refitted online from those measurements, so the rest of
-the search predicts with a model that has seen this very device: with few measurements one
-factor rescales the shipped model (the geometric mean of measured / predicted); from
-`FULL_REFIT_ROWS` on, every coefficient is refitted, pulled toward the rescaled ones, and
-kept when it fits the measurements better than the rescaled model. A model the target times at
-another precision than its graph's (fp16 on a Jetson for an fp32 export) is not checked: the
-agent runs the graph as it is.
+also measured there (its deployed model.onnx, handed over by the search loop as the trial
+ends), and the model is refitted online from those measurements, so the rest of the search
+predicts with a model that has seen this very device: with few measurements one factor
+rescales the shipped model (the geometric mean of measured / predicted); from
+`FULL_REFIT_ROWS` on, every coefficient is refitted, pulled toward the rescaled ones, and kept
+when it fits the measurements better than the rescaled model. The agent runs the graph as it
+is, the graph the target predicted (each stage at its shipped precision).
 
 The run folder keeps every measurement (`validation.jsonl`, one JSON object per line, read
 back on resume) and the refitted profile (`validated_profile.yaml`, usable as
@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import shutil
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +32,14 @@ from autoedge.hardware.calibration import predict_with, profile_features
 from autoedge.hardware.host_latency import LatencyMeasurement
 from autoedge.hardware.latency_model import fit_coefficients, fit_quality, predict_ms
 from autoedge.hardware.onnx_graph import graph_work, ops_precision, total_macs
-from autoedge.hardware.profiles import Calibration, TargetProfile, save_profile
+from autoedge.hardware.profiles import Calibration, TargetProfile, load_profile, save_profile
 from autoedge.hardware.targets import PredictedTarget, Target, predicted_latency, runnable_work
 
 CHECKS_FILE = "validation.jsonl"
 PROFILE_FILE = "validated_profile.yaml"
+#: Under the run folder: each running trial's deployed model, until the search hands it over.
+MODELS_DIR = ".validate"
+DEPLOYED_MODEL = "model.onnx"
 #: Device measurements from which every coefficient is refitted (below: one scale factor).
 FULL_REFIT_ROWS = 8
 #: Timed runs per device measurement.
@@ -65,35 +68,26 @@ class DeviceCheck:
         return (self.predicted_ms - self.measured_ms) / self.measured_ms
 
 
-@dataclass(frozen=True)
-class _Pending:
-    """The model whose latency was predicted last: what a check of its trial measures."""
-
-    onnx: bytes
-    predicted_ms: float
-    shipped_ms: float
-    precision: str
-    graph_precision: str
-    macs: int
-    features: dict[str, float]
-
-
 class ValidatedTarget:
     """A predicted target whose front points are measured on `device` to refit its model.
 
-    It predicts as the target does (labelled `predicted`), remembering the last model it
-    predicted; `check(number, key, predicted_ms)` measures that model on the device when
-    it belongs to that trial. The search runs one trial at a time with it.
+    It predicts as the target does (labelled `predicted`), with the model refitted so far: a
+    copy in a worker process reloads RUN/validated_profile.yaml when the search refits it.
+    Each trial's deployed model is kept under `models` (the evaluation's workdir, see
+    `model_dir`) until the search hands the trial over: `check` measures the model of a trial
+    that joined the front on the device, records it and refits; `discard` drops the others.
+    Trials may run in any number of processes at once.
     """
 
     def __init__(self, base: PredictedTarget, device: Target, folder: str | Path) -> None:
         self.base = base
         self.device = device
         self.folder = Path(folder)
+        self.models = self.folder / MODELS_DIR
         # A resumed run may validate on another device: only this one's checks count.
         self.checks = [c for c in load_checks(self.folder) if c.device == device.name]
         self.profile = refit(base.profile, self.checks, device=device.name)
-        self._pending: _Pending | None = None
+        self._profile_mtime = 0.0
 
     @property
     def name(self) -> str:
@@ -103,60 +97,50 @@ class ValidatedTarget:
     def precisions(self) -> tuple[str, ...]:
         return self.base.precisions
 
+    def model_dir(self, key: str) -> Path:
+        """Where the evaluation of candidate `key` keeps its deployed model for `check`."""
+        return self.models / key
+
     def latency(
         self, onnx_path: Path, *, runs: int = 0, precision: str | None = None
     ) -> LatencyMeasurement:
-        """The current model's prediction for `onnx_path` (kept for a device check)."""
-        ops = graph_work(onnx_path)
-        work = runnable_work(self.profile, ops, precision)
-        prec = ops_precision(work)
+        """The prediction of the model refitted so far for `onnx_path`."""
+        self._reload()
+        work = runnable_work(self.profile, graph_work(onnx_path), precision)
         ms = predict_with(self.profile, work)
-        self._pending = _Pending(
-            onnx=Path(onnx_path).read_bytes(),
-            predicted_ms=ms,
-            shipped_ms=predict_with(self.base.profile, work),
-            precision=prec,
-            graph_precision=ops_precision(ops),
-            macs=total_macs(work),
-            features=profile_features(self.base.profile, work),
-        )
         cal = self.profile.calibration
         return predicted_latency(
-            ms, f"{self.name} {prec} model refitted on {self.device.name}: {cal.source}"
+            ms,
+            f"{self.name} {ops_precision(work)} model refitted on {self.device.name}: {cal.source}",
         )
 
     def check(self, number: int, key: str, predicted_ms: float) -> str | None:
-        """Measure trial `number`'s model on the device, record it and refit; a line saying
-        what happened, or None when the last model predicted is not that trial's."""
-        pending = self._pending
-        if pending is None or not math.isclose(pending.predicted_ms, predicted_ms, rel_tol=1e-9):
+        """Measure trial `number`'s deployed model on the device, record it and refit; a line
+        saying what happened, or None when its model is not kept (a reused result)."""
+        path = self.model_dir(key) / DEPLOYED_MODEL
+        if not path.is_file():
             return None
-        self._pending = None
-        if pending.precision != pending.graph_precision:
-            return (
-                f"trial {number}: not validated: {self.name} times it at {pending.precision}, "
-                f"the agent would run its {pending.graph_precision} graph"
-            )
-        with tempfile.TemporaryDirectory(prefix="autoedge-validate-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            path.write_bytes(pending.onnx)
+        try:
+            work = runnable_work(self.base.profile, graph_work(path), None)
             try:
                 measured = self.device.latency(path, runs=DEVICE_RUNS)
             except AutoEdgeError as e:  # the device is away: the search goes on predicting
                 return f"trial {number}: not validated on {self.device.name}: {e}"
-        check = DeviceCheck(
-            number=number,
-            key=key,
-            precision=pending.precision,
-            predicted_ms=pending.predicted_ms,
-            shipped_ms=pending.shipped_ms,
-            measured_ms=measured.median_ms,
-            macs=pending.macs,
-            model_sha256=hashlib.sha256(pending.onnx).hexdigest(),
-            features=pending.features,
-            device=self.device.name,
-            measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+            check = DeviceCheck(
+                number=number,
+                key=key,
+                precision=ops_precision(work),
+                predicted_ms=predicted_ms,
+                shipped_ms=predict_with(self.base.profile, work),
+                measured_ms=measured.median_ms,
+                macs=total_macs(work),
+                model_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                features=profile_features(self.base.profile, work),
+                device=self.device.name,
+                measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        finally:
+            self.discard(key)
         _append_check(self.folder / CHECKS_FILE, check)
         self.checks.append(check)
         self.profile = refit(self.base.profile, self.checks, device=self.device.name)
@@ -167,6 +151,21 @@ class ValidatedTarget:
             f"{check.measured_ms:.3f} ms, predicted {check.predicted_ms:.3f} ms "
             f"({check.error:+.0%}); {self.name} model refitted on {len(self.checks)} checks: {how}"
         )
+
+    def discard(self, key: str) -> None:
+        """Drop the kept model of trial `key` (not on the front, failed, or checked)."""
+        shutil.rmtree(self.model_dir(key), ignore_errors=True)
+
+    def _reload(self) -> None:
+        """Take the refitted profile another process (the search loop) wrote, if newer."""
+        path = self.folder / PROFILE_FILE
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return
+        if mtime > self._profile_mtime:
+            self._profile_mtime = mtime
+            self.profile = load_profile(path)
 
     def summary(self) -> dict[str, Any]:
         """How well the predictions held on the device: count, errors, the refitted model."""

@@ -95,12 +95,7 @@ class RunConfig:
             if self.backend == "ray":
                 raise SearchError(
                     "--validate-on runs with --backend optuna or random (it measures each new "
-                    "front point as its trial ends, one trial at a time); not with ray"
-                )
-            if self.workers > 1:
-                raise SearchError(
-                    "--validate-on measures each new front point as its trial ends, one trial "
-                    f"at a time; add --workers 1 (this run has --workers {self.workers})"
+                    "front point from the run folder as its trial ends); not with ray"
                 )
 
     @property
@@ -129,9 +124,9 @@ class RunConfig:
         """A new run from the user's options (`constraints`/`fidelity` as partial dicts).
 
         Without `workers`, a local run (optuna, random) evaluates one trial per CPU core at
-        once (pool.py); a ray run, or one that validates on a device, one.
+        once (pool.py); a ray run one.
         """
-        local = options.get("backend", cls.backend) != "ray" and not options.get("validate_on")
+        local = options.get("backend", cls.backend) != "ray"
         if "workers" not in options and local:
             from autoedge.search.pool import default_workers
 

@@ -57,7 +57,12 @@ class FrontValidator(Protocol):
     """Measures a trial that joined the front on a real device (hardware/validation.py)."""
 
     def check(self, number: int, key: str, predicted_ms: float) -> str | None:
-        """A line saying what was measured, or None when that trial cannot be checked."""
+        """Measure trial `number` (on the front), whose evaluation kept its deployed model; a
+        line saying what was measured, or None when that trial cannot be checked."""
+        ...
+
+    def discard(self, key: str) -> None:
+        """Forget the kept model of a trial that is not checked."""
         ...
 
 
@@ -227,10 +232,10 @@ class _Loop:
         result = record.result
         if self.validator is None or record.reused_from is not None or result is None:
             return
-        if record.state != OK or result.latency_ms is None:
-            return
         front, _ = front_of(trials_frame(records), self.config)
-        if record.number not in set(front["number"].astype(int)):
+        on_front = record.number in set(front["number"].astype(int))
+        if record.state != OK or result.latency_ms is None or not on_front:
+            self.validator.discard(record.key)
             return
         line = self.validator.check(record.number, record.key, result.latency_ms)
         if line is not None:
