@@ -54,11 +54,6 @@ class DeployedModel:
     def ships_as(self) -> str:
         return ships_as(self.precision_map)
 
-    @property
-    def quantized(self) -> bool:
-        """Whether any stage runs int8 kernels (activations quantized)."""
-        return INT8 in self.precision_map
-
     def weight_bytes(self) -> int:
         """Bytes of the deployed model's weights as stored: every initializer (int8 weights,
         their scales and zero points, int32 biases, fp16 or fp32 tensors)."""

@@ -6,13 +6,13 @@ import json
 
 import onnx
 from autoedge_cli import autoedge
+from timm_models import three_stage_candidate
 
 from autoedge.compress.deployable import initializer_bytes
 from autoedge.data import get_dataset
 from autoedge.deploy.preprocess import InputSpec, prepare_images
 from autoedge.hardware.onnx_runtime import onnx_accuracy
-from autoedge.space import Candidate, get_space, sample_candidates
-from autoedge.space.candidate import make_candidate, make_stage
+from autoedge.space import get_space, sample_candidates
 from autoedge.space.precision import stage_of_layer
 
 KEYS = {
@@ -71,56 +71,8 @@ def test_a_bit_width_the_target_cannot_run_fails_with_the_reason():
     assert data["status"] == "failed" and "4-bit tensors have no kernel" in data["error"]
 
 
-def _mixed_candidate() -> Candidate:
-    """Tiny-space genes with stage bits (w8, a8), (w32, a32), (w8, a32)."""
-    stages = [
-        make_stage(
-            block_type="ds",
-            stride=1,
-            width=16,
-            activation="relu",
-            blocks=[(3, None, 0.0)],
-            prune=0.0,
-            weight_bits=8,
-            act_bits=8,
-            rank=1.0,
-        ),
-        make_stage(
-            block_type="ir",
-            stride=2,
-            width=24,
-            activation="hard_swish",
-            blocks=[(3, 3.0, 0.25)],
-            prune=0.0,
-            weight_bits=32,
-            act_bits=32,
-            rank=1.0,
-        ),
-        make_stage(
-            block_type="ir",
-            stride=2,
-            width=32,
-            activation="hard_swish",
-            blocks=[(5, 6.0, 0.0)],
-            prune=0.0,
-            weight_bits=8,
-            act_bits=32,
-            rank=1.0,
-        ),
-    ]
-    return make_candidate(
-        resolution=32,
-        stem_width=16,
-        head_width=32,
-        stages=stages,
-        kd_alpha=0.0,
-        kd_temperature=None,
-        space="tiny",
-    )
-
-
 def test_a_mixed_candidate_ships_each_stage_at_its_precision(tmp_path):
-    cand = _mixed_candidate()
+    cand = three_stage_candidate([(8, 8), (32, 32), (8, 32)])
     res = autoedge(
         "evaluate",
         *FAST,

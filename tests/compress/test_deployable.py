@@ -7,6 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from timm_models import three_stage_candidate
 
 from autoedge.compress.build import build_model
 from autoedge.compress.deployable import export_deployable, initializer_bytes
@@ -15,59 +16,11 @@ from autoedge.errors import ExportError
 from autoedge.hardware.onnx_graph import graph_work, ops_precision
 from autoedge.hardware.onnx_memory import peak_activation_bytes
 from autoedge.hardware.onnx_precision import deployed_precision_map
-from autoedge.space.candidate import make_candidate, make_stage
-
-
-def _candidate(bits: list[tuple[int, int]]):
-    stages = [
-        make_stage(
-            block_type="ds",
-            stride=1,
-            width=16,
-            activation="relu",
-            blocks=[(3, None, 0.25)],
-            prune=0.0,
-            weight_bits=bits[0][0],
-            act_bits=bits[0][1],
-            rank=1.0,
-        ),
-        make_stage(
-            block_type="ir",
-            stride=2,
-            width=24,
-            activation="hard_swish",
-            blocks=[(3, 3.0, 0.25)],
-            prune=0.0,
-            weight_bits=bits[1][0],
-            act_bits=bits[1][1],
-            rank=1.0,
-        ),
-        make_stage(
-            block_type="ir",
-            stride=2,
-            width=32,
-            activation="hard_swish",
-            blocks=[(5, 6.0, 0.0)],
-            prune=0.0,
-            weight_bits=bits[2][0],
-            act_bits=bits[2][1],
-            rank=0.5,
-        ),
-    ]
-    return make_candidate(
-        resolution=32,
-        stem_width=16,
-        head_width=32,
-        stages=stages,
-        kd_alpha=0.0,
-        kd_temperature=None,
-        space="tiny",
-    )
 
 
 def _frozen(bits):
     torch.manual_seed(0)
-    cand = _candidate(bits)
+    cand = three_stage_candidate(bits, last_rank=0.5)
     model = build_model(cand, in_chans=1, num_classes=10)
     x = torch.randn(64, 1, 32, 32)
     with torch.no_grad():
