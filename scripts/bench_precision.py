@@ -162,7 +162,7 @@ def _compare_fronts(spec: str) -> pd.DataFrame:
 
 
 def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.Namespace) -> str:
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"] == "ok"] if len(frame) else frame
     cmd = f".venv/bin/python scripts/bench_precision.py --n {args.n} --data {args.data} "
     cmd += f"--seed {args.seed}" + "".join(f" --fronts {f}" for f in args.fronts)
     lines = [
@@ -180,7 +180,7 @@ def _markdown(frame: pd.DataFrame, fronts: pd.DataFrame | None, args: argparse.N
         "outputs ms |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for _, r in ok.iterrows():
+    for _, r in ok.iterrows() if len(ok) else []:
         lines.append(
             f"| {r['candidate']} | {r['precision_map'].replace('|', ', ')} | "
             f"{r['size_bytes']:,} | {r['initializer_bytes']:,} | {r['onnx_bytes']:,} | "
