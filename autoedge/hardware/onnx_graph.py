@@ -103,8 +103,8 @@ def at_precision(ops: Iterable[OpWork], precision: str) -> list[OpWork]:
 
 def graph_work(model: str | Path | onnx.ModelProto) -> list[OpWork]:
     """The operators of `model` that take time, in graph order, at the graph's precision:
-    int8 where a compute operator's input comes through DequantizeLinear (QDQ) or the operator
-    is a QLinear one, fp32 elsewhere (see `at_precision` to run it at another)."""
+    int8 where a runtime runs the operator with int8 kernels (`runs_int8`), fp16 where its
+    tensors are fp16, fp32 elsewhere (see `at_precision` to run it at another)."""
     proto = _load(model)
     shapes = _static_shapes(proto)
     inits = {t.name: t for t in proto.graph.initializer}
@@ -120,6 +120,7 @@ def graph_work(model: str | Path | onnx.ModelProto) -> list[OpWork]:
             if node.op_type == "Constant" and attr.name == "value":
                 inits[node.output[0]] = attr.t
     half = _half_tensors(proto, inits)
+    readers = tensor_readers(proto)
     ops: list[OpWork] = []
     chains: dict[str, tuple[str, ...]] = {}  # tensor -> op types since the conv that made it
     for node in proto.graph.node:
@@ -147,7 +148,7 @@ def graph_work(model: str | Path | onnx.ModelProto) -> list[OpWork]:
         elif chain:
             for out in node.output:
                 chains[out] = chain
-        prec = _graph_precision(node, producer, half)
+        prec = _graph_precision(node, producer, half, readers)
         ops.append(
             OpWork(node.name, node.op_type, kind, prec, macs, act_in + out_elems + weights, chain)
         )
@@ -282,17 +283,42 @@ def _weight_inputs(
     return names
 
 
-def _graph_precision(
-    node: onnx.NodeProto, producer: dict[str, onnx.NodeProto], half: set[str]
-) -> str:
+def runs_int8(
+    node: onnx.NodeProto, producer: dict[str, onnx.NodeProto], readers: dict[str, list[str]]
+) -> bool:
+    """Whether a runtime runs `node` with int8 kernels: a QLinear / Integer operator, or a
+    conv / matmul of a QDQ node unit (input and weight come through DequantizeLinear, the
+    output goes on through QuantizeLinear). A float layer that reads the dequantized output of
+    an int8 one, or an int8 weight dequantized into float activations, runs in float."""
     if node.op_type.startswith("QLinear") or node.op_type.endswith("Integer"):
+        return True
+    if (node.op_type not in _CONV_OPS and node.op_type not in _GEMM_OPS) or len(node.input) < 2:
+        return False
+    inputs = [producer.get(name) for name in node.input[:2]]
+    through_dq = all(p is not None and p.op_type == "DequantizeLinear" for p in inputs)
+    out = readers.get(node.output[0], []) if node.output else []
+    return through_dq and bool(out) and all(op == "QuantizeLinear" for op in out)
+
+
+def tensor_readers(proto: onnx.ModelProto) -> dict[str, list[str]]:
+    """Each tensor's reading nodes' op types."""
+    readers: dict[str, list[str]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.op_type)
+    return readers
+
+
+def _graph_precision(
+    node: onnx.NodeProto,
+    producer: dict[str, onnx.NodeProto],
+    half: set[str],
+    readers: dict[str, list[str]],
+) -> str:
+    if runs_int8(node, producer, readers):
         return "int8"
     if any(i in half for i in node.input):
         return "fp16"
-    if node.op_type in _CONV_OPS or node.op_type in _GEMM_OPS:
-        first = producer.get(node.input[0]) if node.input else None
-        if first is not None and first.op_type == "DequantizeLinear":
-            return "int8"
     return "fp32"
 
 

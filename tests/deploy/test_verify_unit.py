@@ -47,7 +47,9 @@ def _stage_name(stage: int) -> str:
 @pytest.fixture(scope="module")
 def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three stages of 1x1 Convs named as an export names them: stage 0 int8 (input and weight
-    through DequantizeLinear), stage 1 int8-weights (only the weight), stage 2 fp16."""
+    through DequantizeLinear, output requantized, as ONNX Runtime writes it), stage 1
+    int8-weights (its weight through DequantizeLinear; its input is stage 0's dequantized
+    output, yet it computes in float), stage 2 fp16."""
     rng = np.random.default_rng(0)
     c = 4
     w_int8 = numpy_helper.from_array(rng.integers(-8, 8, (c, c, 1, 1)).astype(np.int8), "w0_q")
@@ -61,8 +63,10 @@ def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         helper.make_node("DequantizeLinear", ["x_q", "s", "z_u8"], ["x_dq"]),
         helper.make_node("DequantizeLinear", ["w0_q", "s", "z_i8"], ["w0"]),
         helper.make_node("Conv", ["x_dq", "w0"], ["y0"], name=_stage_name(0)),
+        helper.make_node("QuantizeLinear", ["y0", "s", "z_u8"], ["y0_q"]),
+        helper.make_node("DequantizeLinear", ["y0_q", "s", "z_u8"], ["y0_dq"]),
         helper.make_node("DequantizeLinear", ["w1_q", "s", "z_i8"], ["w1"]),
-        helper.make_node("Conv", ["y0", "w1"], ["y1"], name=_stage_name(1)),
+        helper.make_node("Conv", ["y0_dq", "w1"], ["y1"], name=_stage_name(1)),
         helper.make_node("Cast", ["y1"], ["y1_h"], to=TensorProto.FLOAT16),
         helper.make_node("Conv", ["y1_h", "w2"], ["y2_h"], name=_stage_name(2)),
         helper.make_node("Cast", ["y2_h"], ["y"], to=TensorProto.FLOAT),
