@@ -88,16 +88,15 @@ def export_deployable(
     if INT8 in plan:
         if calibration is None:
             raise ExportError("int8 stages need calibration images to set activation ranges")
-        nodes = _compute_nodes(stage_nodes, plan, INT8)
+        nodes = _nodes_at(stage_nodes, plan, INT8)
         quantize_int8(float_path, path, calibration, nodes=nodes, shorten=False)
     else:
         shutil.copyfile(float_path, path)
     proto = onnx.load(str(path))
     if INT8_WEIGHTS in plan:
-        quantize_weights_int8(proto.graph, set(_compute_nodes(stage_nodes, plan, INT8_WEIGHTS)))
+        quantize_weights_int8(proto.graph, set(_nodes_at(stage_nodes, plan, INT8_WEIGHTS)))
     if FP16 in plan:
-        fp16 = {n for s, names in stage_nodes.items() if plan[s] == FP16 for n in names}
-        proto = convert_nodes_to_fp16(proto, fp16)
+        proto = convert_nodes_to_fp16(proto, set(_nodes_at(stage_nodes, plan, FP16)))
     for node in proto.graph.node:  # the exporter's per-node stack traces mean nothing shipped
         del node.metadata_props[:]
         node.doc_string = ""
@@ -139,7 +138,7 @@ def _nodes_by_stage(proto: onnx.ModelProto, n_stages: int, uniform: bool) -> dic
     return by_stage
 
 
-def _compute_nodes(
-    stage_nodes: dict[int, list[str]], plan: Sequence[str], precision: str
-) -> list[str]:
+def _nodes_at(stage_nodes: dict[int, list[str]], plan: Sequence[str], precision: str) -> list[str]:
+    """The names of every node of the stages that ship at `precision` (the quantizers pick
+    their op types among them)."""
     return [n for s, names in stage_nodes.items() if plan[s] == precision for n in names]
