@@ -53,6 +53,13 @@ Objectives = Annotated[
 ]
 Epochs = Annotated[int | None, typer.Option(help="Training epochs per candidate.")]
 Subset = Annotated[int | None, typer.Option(help="Training images per candidate (0 = all).")]
+Rungs = Annotated[
+    int | None,
+    typer.Option(help="Fidelity rungs of the successive halving (default 3; 1: single fidelity)."),
+]
+Eta = Annotated[
+    int | None, typer.Option(help="The top 1/ETA of a rung is promoted to the next (default 3).")
+]
 Teacher = Annotated[
     str | None, typer.Option(help="auto (cached per dataset), none, or a teacher file.")
 ]
@@ -122,6 +129,8 @@ def search_cmd(
     min_accuracy: MinAccuracy = None,
     epochs: Epochs = None,
     subset: Subset = None,
+    rungs: Rungs = None,
+    eta: Eta = None,
     teacher: Teacher = None,
     seed: Seed = None,
     out_dir: OutDir = None,
@@ -184,6 +193,8 @@ _SETTINGS = (
     "cpus_per_trial",
     "gpus_per_trial",
     "validate_on",
+    "rungs",
+    "eta",
 )
 _BOUNDS = ("max_latency_ms", "max_size_kb", "max_memory_kb", "min_accuracy")
 
@@ -240,16 +251,25 @@ def show_cmd(
 ) -> None:
     """The run's Pareto front (or every trial) as a table sorted by latency."""
     from autoedge.results import load_run
+    from autoedge.results.overlap import indistinguishable
 
     view = load_run(run)
     rows = view.trials if all_trials else view.front
+    twins = None
     if all_trials:
         rows = rows.sort_values(["latency_ms", "number"], na_position="last")
+    else:
+        objectives = tuple(view.config["config"].get("objectives") or ("accuracy", "latency"))
+        twins = indistinguishable(rows, objectives)
     if json_out:
-        sys.stdout.write(json.dumps(render.json_rows(rows), sort_keys=True) + "\n")
+        data = render.json_rows(rows)
+        if twins is not None:
+            for row in data:
+                row["indistinguishable_from"] = twins.get(row["number"], [])
+        sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
         return
     what = "trials" if all_trials else "Pareto front"
-    render.front_table(rows, title=f"{what} of {run} ({len(rows)} rows)")
+    render.front_table(rows, title=f"{what} of {run} ({len(rows)} rows)", twins=twins)
 
 
 def pick_cmd(

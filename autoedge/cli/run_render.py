@@ -46,6 +46,8 @@ def describe_run(plan: RunPlan, data: str, target: Target) -> None:
         f"{config.budget}, objectives {','.join(config.objectives)}, constraints "
         f"{config.constraints.describe()}, fidelity {config.fidelity.describe()}"
     )
+    if config.rungs > 1:
+        log(f"multi-fidelity: {config.schedule.describe(config.fidelity)}")
     if config.backend == "ray":
         log(
             f"ray: {config.workers} trials at once, {config.cpus_per_trial:g} CPU and "
@@ -162,9 +164,10 @@ class SearchProgress:
         if e.kind == "trial_started" and not self._started:
             self._started = True
             self.progress.reset(self.task, total=e.budget, completed=e.done)
-        if e.kind == "validated":
+        if e.kind in ("validated", "promoted"):
+            line = f"trial {e.number} {e.state}" if e.kind == "promoted" else e.state
             if not self.quiet:
-                self.progress.console.print(e.state, markup=False, highlight=False)
+                self.progress.console.print(line, markup=False, highlight=False)
             return
         if e.kind == "refine_started":
             self.progress.update(self.task, description="refine", total=e.budget, completed=e.done)
@@ -196,8 +199,11 @@ class SigtermAsInterrupt:
         signal.signal(signal.SIGTERM, self.previous)
 
 
-def front_table(rows: pd.DataFrame, *, title: str) -> None:
-    """Metrics as a table, then each row's block strings on a line of their own."""
+def front_table(
+    rows: pd.DataFrame, *, title: str, twins: dict[int, list[int]] | None = None
+) -> None:
+    """Metrics as a table, then each row's block strings on a line of their own. `twins`
+    (front points only) fills the column "≈": the points a row cannot be told apart from."""
     table = Table(title=title, title_justify="left")
     cols = (
         "#",
@@ -212,6 +218,8 @@ def front_table(rows: pd.DataFrame, *, title: str) -> None:
     )
     for col in cols:
         table.add_column(col, justify="left" if col in ("state", "source", "ships as") else "right")
+    if twins is not None:
+        table.add_column("≈", justify="left")
     table.add_column("key", no_wrap=True)
     rows_json = json_rows(rows)
     for r in rows_json:
@@ -226,9 +234,16 @@ def front_table(rows: pd.DataFrame, *, title: str) -> None:
             fmt(r["size_bytes"], "{:.1f}", scale=1e-3),
             fmt(r["params"], "{:,.0f}"),
             fmt(r["macs"], "{:,.0f}"),
+            *([",".join(f"#{n}" for n in twins.get(r["number"], []))] if twins is not None else []),
             r["key"],
         )
     out.print(table)
+    if twins:
+        out.print(
+            "≈: intervals overlap on every objective (accuracy 95%, latency p10-p90): "
+            "the measurements cannot tell these points apart",
+            markup=False,
+        )
     for r in rows_json:
         detail = r["arch"] if r["state"] == "ok" else f"{r['error'] or r['state']}"
         out.print(f"  #{r['number']}: {detail}", markup=False)

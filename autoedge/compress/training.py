@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,11 +52,13 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TrainLog:
-    """What a training phase did: optimiser steps, the last loss, wall seconds."""
+    """What a training phase did: optimiser steps (counted on from `start_step`), the last
+    loss, wall seconds, and the optimiser's state to carry on from (None if no step ran)."""
 
     steps: int
     final_loss: float
     seconds: float
+    optimizer_state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def images_to_tensor(
@@ -91,11 +94,16 @@ def train_model(
     teacher_logits: Tensor | None = None,
     augment: bool = False,
     on_step: StepHook | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+    start_step: int = 0,
 ) -> TrainLog:
     """Train `model` in place on (x, y); raise TrainingError if the loss stops being finite.
 
     With `teacher_logits` (one row per image) and `settings.kd_alpha` > 0 the loss is Hinton
     KD; otherwise cross-entropy. `augment` adds random horizontal flips and 2-pixel shifts.
+    `optimizer_state` (a TrainLog's) carries AdamW's moments on from an earlier phase of the
+    same model; the learning-rate schedule restarts at `settings.lr` (warm restart) and steps
+    are numbered on from `start_step`.
     """
     n = len(y)
     if n == 0 or len(x) != n:
@@ -109,12 +117,19 @@ def train_model(
     per_epoch = math.ceil(n / settings.batch_size)
     total = settings.epochs * per_epoch
     if total == 0:
-        return TrainLog(steps=0, final_loss=float("nan"), seconds=0.0)
+        return TrainLog(start_step, float("nan"), 0.0, optimizer_state)
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    if optimizer_state is not None:
+        try:
+            opt.load_state_dict(optimizer_state)
+        except (ValueError, KeyError) as e:
+            raise CompressionError(f"the saved optimiser state does not fit this model: {e}") from e
+        for group in opt.param_groups:  # the schedule restarts; the moments carry on
+            group["lr"] = group["initial_lr"] = settings.lr
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total))
     gen = torch.Generator().manual_seed(settings.seed)
     model.train()
-    step, loss_value = 0, float("nan")
+    step, loss_value = start_step, float("nan")
     for _ in range(settings.epochs):
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, settings.batch_size):
@@ -131,8 +146,9 @@ def train_model(
             step += 1
             if not math.isfinite(loss_value):
                 raise TrainingError(
-                    f"training diverged: the loss became {loss_value} at step {step} of "
-                    f"{total} (learning rate {settings.lr:g}); lower the learning rate"
+                    f"training diverged: the loss became {loss_value} at step "
+                    f"{step - start_step} of {total} (learning rate {settings.lr:g}); lower "
+                    "the learning rate"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -140,7 +156,8 @@ def train_model(
             sched.step()
             if on_step is not None:
                 on_step(step, loss_value)
-    return TrainLog(steps=step, final_loss=loss_value, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return TrainLog(step, loss_value, seconds, opt.state_dict())
 
 
 def limit_threads(threads: int) -> None:

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from autoedge.compress.deployable import export_deployable
 from autoedge.compress.export import WEIGHTS_FILE, save_weights
 from autoedge.compress.pipeline import compress
 from autoedge.compress.stats import count_macs, count_params
+from autoedge.compress.train_state import TrainState, load_state, save_state
 from autoedge.compress.training import (
     StepHook,
     TrainSettings,
@@ -44,6 +46,7 @@ from autoedge.evaluate.result import (
     accuracy_gap,
     error_result,
     failed_result,
+    wilson_interval,
 )
 from autoedge.evaluate.teacher import Teacher
 from autoedge.hardware.onnx_graph import precision_bits
@@ -68,6 +71,8 @@ def evaluate(
     workdir: str | Path | None = None,
     on_step: StepHook | None = None,
     limits: TrialLimits = NO_LIMITS,
+    state_in: str | Path | None = None,
+    state_out: str | Path | None = None,
 ) -> EvalResult:
     """Train, compress, export and measure `candidate`; never raises for a bad candidate.
 
@@ -76,6 +81,9 @@ def evaluate(
     `weights.safetensors`; by default the ONNX files go to a temporary folder that is removed.
     `on_step(step, loss)` is called after every optimisation step (a test hook).
     `limits` fail the candidate once it runs too long or allocates too much (limits.py).
+    `fidelity.rung` > 0 carries on the training saved at `state_in` (a TrainState of the rung
+    below) instead of training from scratch; `state_out` saves this evaluation's state for
+    the rung above (multi-fidelity search, search/asha.py).
     """
     tgt = get_target(target) if isinstance(target, str) else target
     clock = _PhaseClock(limits)
@@ -83,6 +91,7 @@ def evaluate(
     common: dict[str, Any] = {
         "target": tgt.name,
         "fidelity": fidelity.to_json(),
+        "rung": fidelity.rung,
         "candidate": candidate.to_json(),
         "teacher": teacher.description if teacher and candidate.kd_alpha > 0 else None,
     }
@@ -96,8 +105,9 @@ def evaluate(
     try:
         with _workdir(workdir) as folder:
             with limits.memory_cap():
+                carry = _Carry(_path(state_in), _path(state_out))
                 metrics, frozen = _run(
-                    candidate, dataset, tgt, fidelity, teacher, folder, clock, step_hook
+                    candidate, dataset, tgt, fidelity, teacher, folder, clock, step_hook, carry
                 )
             if workdir is not None:
                 save_weights(frozen, folder / WEIGHTS_FILE, {"key": candidate.key})
@@ -133,8 +143,14 @@ def _run(
     folder: Path,
     clock: _PhaseClock,
     on_step: StepHook | None,
+    carry: _Carry,
 ) -> tuple[dict[str, Any], torch.nn.Module]:
-    """The metrics of one evaluation and the compressed float model they were measured on."""
+    """The metrics of one evaluation and the compressed float model they were measured on.
+
+    Rung 0 trains from scratch, compresses and fine-tunes; a higher rung loads the network
+    saved at the rung below (`carry.state_in`) and fine-tunes it further. With
+    `carry.state_out` the fine-tuned network and its optimiser state are saved for the next.
+    """
     torch.manual_seed(fidelity.seed)
     with clock("prepare"):
         mean, std = dataset.normalization
@@ -156,16 +172,27 @@ def _run(
             kd_alpha=candidate.kd_alpha if soft is not None else 0.0,
             kd_temperature=candidate.kd_temperature if soft is not None else None,
         )
-        model = build_model(candidate, in_chans=dataset.in_chans, num_classes=dataset.num_classes)
-        model = model.to(memory_format=torch.channels_last)
 
-    with clock("train"):
-        train_model(model, x, y, settings, teacher_logits=soft, on_step=on_step)
-        recalibrate_batchnorm(model, x[:512])
+        if fidelity.rung == 0:
+            model = build_model(
+                candidate, in_chans=dataset.in_chans, num_classes=dataset.num_classes
+            )
+            model = model.to(memory_format=torch.channels_last)
 
-    with clock("compress"):
-        compressed = compress(model.eval(), candidate, x[:2])
-        qat = compressed.model.to(memory_format=torch.channels_last)
+    if fidelity.rung == 0:
+        with clock("train"):
+            steps = train_model(model, x, y, settings, teacher_logits=soft, on_step=on_step).steps
+            recalibrate_batchnorm(model, x[:512])
+        with clock("compress"):
+            compressed = compress(model.eval(), candidate, x[:2])
+        optimizer = None
+    else:
+        with clock("resume"):
+            if carry.state_in is None:
+                raise ValueError(f"rung {fidelity.rung} carries on a saved state; none given")
+            state = load_state(carry.state_in, candidate.key)
+            compressed, steps, optimizer = state.compressed, state.steps, state.optimizer
+    qat = compressed.model.to(memory_format=torch.channels_last)
 
     with clock("finetune"):
         n_ft = fidelity.finetune_images or len(y)
@@ -174,14 +201,28 @@ def _run(
                 epochs=fidelity.finetune_epochs,
                 batch_size=fidelity.batch_size,
                 lr=fidelity.lr * fidelity.finetune_lr_scale,
-                seed=fidelity.seed + 1,
+                seed=fidelity.seed + 1 + fidelity.rung,
                 kd_alpha=settings.kd_alpha,
                 kd_temperature=settings.kd_temperature,
             )
             ft_soft = soft[:n_ft] if soft is not None else None
-            train_model(qat, x[:n_ft], y[:n_ft], ft, teacher_logits=ft_soft, on_step=on_step)
+            log = train_model(
+                qat,
+                x[:n_ft],
+                y[:n_ft],
+                ft,
+                teacher_logits=ft_soft,
+                on_step=on_step,
+                optimizer_state=optimizer,
+                start_step=steps,
+            )
+            steps, optimizer = log.steps, log.optimizer_state
         recalibrate_batchnorm(qat, x[:512])
         qat.eval()
+    if carry.state_out is not None:
+        with clock("save"):
+            saved = TrainState(candidate.key, fidelity.rung, steps, compressed, optimizer)
+            save_state(carry.state_out, saved)
 
     with clock("export"):
         frozen = compressed.frozen().eval()
@@ -199,13 +240,17 @@ def _run(
         peak = peak_activation_bytes(deployed.path, batch=1, fused_qdq=True)
         params = count_params(frozen)
         macs = count_macs(frozen, example[:1])
+    low, high = wilson_interval(acc_onnx, len(y_test))
 
     return {
         "accuracy": acc_onnx,
+        "accuracy_low": low,
+        "accuracy_high": high,
         "accuracy_torch": acc_torch,
         "accuracy_gap": accuracy_gap(acc_onnx, acc_torch),
         "latency_ms": latency.median_ms,
         "latency_p90_ms": latency.p90_ms,
+        "latency_p10_ms": latency.p10_ms,
         "latency_spread": latency.spread,
         "latency_source": latency.source,
         "size_bytes": deployed.weight_bytes(),
@@ -218,7 +263,16 @@ def _run(
         "macs": macs,
         "peak_memory_bytes": peak,
         "test_images": len(y_test),
+        "steps": steps,
     }, frozen
+
+
+@dataclass(frozen=True)
+class _Carry:
+    """The saved training state an evaluation starts from and the one it leaves (or None)."""
+
+    state_in: Path | None = None
+    state_out: Path | None = None
 
 
 def candidate_failure(e: BaseException) -> bool:
@@ -300,6 +354,10 @@ def _workdir(path: str | Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="autoedge-eval-") as tmp:
         yield Path(tmp)
+
+
+def _path(p: str | Path | None) -> Path | None:
+    return None if p is None else Path(p)
 
 
 def _first_line(e: BaseException) -> str:

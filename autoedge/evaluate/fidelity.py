@@ -20,6 +20,8 @@ class Fidelity:
     `subset` / `test_subset` cap the training images and the test images (0 = all of them);
     after compression the network is fine-tuned with fake quantization for `finetune_epochs`
     passes over `finetune_subset` of the training images, at `finetune_lr_scale` times `lr`.
+    `rung` > 0 (multi-fidelity search, search/asha.py) continues a compressed network saved at
+    the rung below: no training from scratch, `finetune_epochs` more fine-tune passes.
     """
 
     epochs: int = 1
@@ -33,6 +35,7 @@ class Fidelity:
     seed: int = 0
     calibration_images: int = 64
     latency_runs: int = 20
+    rung: int = 0
 
     def __post_init__(self) -> None:
         ints = {
@@ -44,6 +47,7 @@ class Fidelity:
             "batch_size": (self.batch_size, 1),
             "calibration_images": (self.calibration_images, 1),
             "latency_runs": (self.latency_runs, 3),
+            "rung": (self.rung, 0),
         }
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -59,6 +63,9 @@ class Fidelity:
     def describe(self) -> str:
         """The training budget in words, e.g. "1 epoch x 3500 images, then 2 fine-tune epochs
         x 3500 images after compression"."""
+        if self.rung > 0:
+            ft = _count(self.finetune_epochs, "more fine-tune epoch")
+            return f"rung {self.rung}: {ft} x {self.finetune_images or 'all'} images"
         text = f"{_count(self.epochs, 'epoch')} x {self.subset or 'all'} images"
         if self.finetune_epochs:
             ft = _count(self.finetune_epochs, "fine-tune epoch")

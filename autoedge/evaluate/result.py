@@ -25,23 +25,29 @@ class EvalResult:
     limit, a graph the runtime refuses). ``error``: an exception in autoedge's own code (a
     bug), with its `traceback`; never mistaken for a bad candidate.
 
-    accuracy is top-1 (0..1) of the exported ONNX model run in ONNX Runtime on the test split;
-    accuracy_torch is the fake-quantized PyTorch model's on the same images. The deployed model
-    ships each stage at the precision its genes say: `precision_map` lists them stage by stage
+    accuracy is top-1 (0..1) of the exported ONNX model run in ONNX Runtime on the test split,
+    accuracy_low / accuracy_high its 95% Wilson interval over the `test_images` it was measured
+    on; `rung` is the multi-fidelity rung it was measured at (0: the first or only one) and
+    `steps` the optimiser steps the network had trained by then; accuracy_torch is the fake-
+    quantized PyTorch model's on the same images. The deployed model ships each stage at the
+    precision its genes say: `precision_map` lists them stage by stage
     ("int8|fp32|int8-weights"), `ships_as` sums them up (fp32, fp16, int8, int8-weights or
     mixed). size_bytes is the deployed model's weights as stored (its initializers, scales and
-    zero points included); onnx_bytes is the deployed file. peak_memory_bytes is the largest
-    set of live activations during one batch-1 forward pass of the deployed model.
+    zero points included); onnx_bytes is the deployed file. peak_memory_bytes is the largest set
+    of live activations during one batch-1 forward pass of the deployed model.
     """
 
     key: str
     status: str
     error: str | None = None
     accuracy: float | None = None
+    accuracy_low: float | None = None
+    accuracy_high: float | None = None
     accuracy_torch: float | None = None
     accuracy_gap: bool | None = None
     latency_ms: float | None = None
     latency_p90_ms: float | None = None
+    latency_p10_ms: float | None = None
     latency_spread: float | None = None
     latency_source: str | None = None
     target: str = "host"
@@ -55,6 +61,8 @@ class EvalResult:
     macs: int | None = None
     peak_memory_bytes: int | None = None
     test_images: int | None = None
+    rung: int = 0
+    steps: int | None = None
     teacher: str | None = None
     wall_s: float = 0.0
     phase_s: dict[str, float] = field(default_factory=dict)
@@ -90,6 +98,15 @@ def failed_result(key: str, error: str, **fields: Any) -> EvalResult:
 def error_result(key: str, error: str, traceback: str, **fields: Any) -> EvalResult:
     """An `error` record: autoedge's own code raised while evaluating (with the traceback)."""
     return EvalResult(key=key, status=ERROR, error=error, traceback=traceback, **fields)
+
+
+def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a proportion `p` seen over `n` trials."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def accuracy_gap(onnx_accuracy: float, torch_accuracy: float) -> bool:

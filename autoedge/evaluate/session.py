@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from autoedge.data.dataset import ImageDataset
 from autoedge.evaluate.fidelity import Fidelity
@@ -62,7 +63,16 @@ class EvaluationSession:
         copy._threads = threads
         return copy
 
-    def __call__(self, candidate: Candidate, fidelity: Fidelity) -> EvalResult:
+    def __call__(
+        self,
+        candidate: Candidate,
+        fidelity: Fidelity,
+        *,
+        state_in: Path | None = None,
+        state_out: Path | None = None,
+    ) -> EvalResult:
+        """Evaluate `candidate` at `fidelity` (a higher rung carries on from `state_in`;
+        `state_out` saves the training state for the next rung, see evaluate())."""
         from autoedge.evaluate.evaluator import evaluate  # torch loads with the first candidate
 
         if self._threads is not None:
@@ -81,4 +91,6 @@ class EvaluationSession:
             teacher=teacher,
             limits=self.limits,
             workdir=keep(candidate.key) if callable(keep) else None,
+            state_in=state_in,
+            state_out=state_out,
         )

@@ -27,6 +27,7 @@ class LatencyMeasurement:
     threads: int
     source: str = "measured"  # "measured" on a device, or "predicted" by a calibrated model
     detail: str = ""  # where the number came from: the runtime's versions, or the calibration
+    p10_ms: float | None = None  # with p90_ms, the spread of the runs (None: not measured)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +65,9 @@ def time_session(
     times.sort()
     median = statistics.median(times)
     p90 = times[min(len(times) - 1, round(0.9 * (len(times) - 1)))]
+    p10 = times[round(0.1 * (len(times) - 1))]
     return LatencyMeasurement(
+        p10_ms=p10,
         median_ms=median,
         p90_ms=p90,
         min_ms=times[0],

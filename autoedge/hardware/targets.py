@@ -118,6 +118,7 @@ def predicted_latency(ms: float, detail: str) -> LatencyMeasurement:
     return LatencyMeasurement(
         median_ms=ms,
         p90_ms=ms,
+        p10_ms=ms,
         min_ms=ms,
         spread=0.0,
         runs=0,

@@ -12,11 +12,15 @@ BASE_COLUMNS: tuple[str, ...] = (
     "baseline",
     "feasible",
     "error",
+    "rung",
     "accuracy",
+    "accuracy_low",
+    "accuracy_high",
     "accuracy_torch",
     "accuracy_gap",
     "latency_ms",
     "latency_p90_ms",
+    "latency_p10_ms",
     "latency_spread",
     "latency_source",
     "target",
@@ -30,6 +34,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "macs",
     "peak_memory_bytes",
     "test_images",
+    "steps",
     "teacher",
     "wall_s",
     "arch",
@@ -37,7 +42,7 @@ BASE_COLUMNS: tuple[str, ...] = (
 """The fixed leading columns of trials.csv, in order; gene columns follow them."""
 
 METRIC_COLUMNS: tuple[str, ...] = BASE_COLUMNS[
-    BASE_COLUMNS.index("accuracy") : BASE_COLUMNS.index("wall_s") + 1
+    BASE_COLUMNS.index("rung") : BASE_COLUMNS.index("wall_s") + 1
 ]
 """Per-trial measurements (NaN for failed or interrupted trials)."""
 
@@ -63,5 +68,13 @@ OBJECTIVE_COLUMNS: dict[str, tuple[str, str]] = {
 }
 """Objective name -> (trials column, direction)."""
 
-LATER_COLUMNS: tuple[str, ...] = ("ships_as", "precision_map")
+LATER_COLUMNS: tuple[str, ...] = (
+    "ships_as",
+    "precision_map",
+    "rung",
+    "accuracy_low",
+    "accuracy_high",
+    "latency_p10_ms",
+    "steps",
+)
 """Columns added after the first runs were written: a table without them reads as unknown."""

@@ -17,6 +17,7 @@ from autoedge.results._frame import (
     reused_mask,
     truthy,
 )
+from autoedge.results.overlap import indistinguishable
 from autoedge.results.pareto import sort_by_latency
 
 CONFIG_KEYS = (
@@ -29,6 +30,8 @@ CONFIG_KEYS = (
     "objectives",
     "constraints",
     "fidelity",
+    "rungs",
+    "eta",
 )
 """run.json keys listed under "Configuration", in this order, when present."""
 
@@ -51,7 +54,8 @@ def render_report(
     lines: list[str] = [f"# autoedge run `{_run_name(summary.get('run'))}`", ""]
     lines += _config_section(config)
     lines += _counts_section(trials, summary)
-    lines += _front_section(front)
+    lines += _rungs_section(summary.get("rungs"))
+    lines += _front_section(front, tuple(config.get("objectives") or ("accuracy", "latency")))
     lines += _baseline_section(trials, front)
     lines += _failed_section(trials)
     lines += _refined_section(summary.get("refined"))
@@ -120,27 +124,42 @@ def _ships(row: pd.Series) -> str:
     return f"{ships} ({stages.replace('|', ', ')})" if ships == "mixed" and stages else ships
 
 
-def _front_section(front: pd.DataFrame) -> list[str]:
+def _front_section(front: pd.DataFrame, objectives: tuple[str, ...]) -> list[str]:
     lines = [f"## Pareto front ({len(front)} point{'s' if len(front) != 1 else ''})", ""]
     if front.empty:
         return [*lines, "No trial is on the front (no successful, feasible trial).", ""]
     if "feasible" in front.columns and not feasible_mask(front).any():
         lines += ["No trial met the constraints; this front ignores them.", ""]
     lines += [
-        "| trial | accuracy | latency | ships as | size | params | MACs | key | arch |",
-        "|---:|---:|---:|---|---:|---:|---:|---|---|",
+        "| trial | accuracy (95% interval) | latency | ships as | size | params | MACs | ≈ "
+        "| key | arch |",
+        "|---:|---:|---:|---|---:|---:|---:|---|---|---|",
     ]
+    twins = indistinguishable(front, objectives) if "number" in front.columns else {}
     rows = sort_by_latency(front)
     for _, r in rows.head(MAX_FRONT_ROWS).iterrows():
         lines.append(
-            f"| {_int(r.get('number'))} | {_pct(r.get('accuracy'))} | {_latency(r)} "
+            f"| {_int(r.get('number'))} | {_accuracy(r)} | {_latency(r)} "
             f"| {_ships(r)} | {_kb(r.get('size_bytes'))} | {_count(r.get('params'))} "
-            f"| {_count(r.get('macs'))} | `{_text(r.get('key'))}` "
+            f"| {_count(r.get('macs'))} | {_twins(twins, r.get('number'))} "
+            f"| `{_text(r.get('key'))}` "
             f"| {_cell(_text(r.get('arch')), _ARCH_CHARS)} |"
         )
     if len(rows) > MAX_FRONT_ROWS:
         lines.append(f"\n… and {len(rows) - MAX_FRONT_ROWS} more in pareto.csv")
+    if twins:
+        lines += [
+            "",
+            f"≈: {len(twins)} of these points have intervals (accuracy 95%, latency p10-p90) "
+            "that overlap another's on every objective: the measurements cannot tell them apart.",
+        ]
     return [*lines, ""]
+
+
+def _twins(twins: dict[int, list[int]], number: Any) -> str:
+    if not finite(number):
+        return ""
+    return ", ".join(f"#{n}" for n in twins.get(int(float(number)), []))
 
 
 def _baseline_section(trials: pd.DataFrame, front: pd.DataFrame) -> list[str]:
@@ -193,6 +212,26 @@ def _failed_section(trials: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
+def _rungs_section(rungs: Any) -> list[str]:
+    """Multi-fidelity: how many candidates each rung measured and promoted, and how well a
+    rung's accuracy ranking agrees with the next one's."""
+    if not rungs:
+        return []
+    lines = [
+        "## Rungs",
+        "",
+        "The front is made of top-rung results only; rungs.csv holds every rung's result.",
+        "",
+        "| rung | results | promoted | Spearman with next rung (pairs) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in rungs:
+        rho = r.get("spearman_with_next")
+        agree = f"{rho:.2f} ({r.get('pairs_with_next')})" if finite(rho) else _MISSING
+        lines.append(f"| {r['rung']} | {r['results']} | {r['promoted']} | {agree} |")
+    return [*lines, ""]
+
+
 def _refined_section(refined: Any) -> list[str]:
     if not refined:
         return []
@@ -225,6 +264,15 @@ def _int(value: Any) -> str:
 
 def _pct(value: Any) -> str:
     return f"{100 * float(value):.2f} %" if finite(value) else _MISSING
+
+
+def _accuracy(row: pd.Series) -> str:
+    """Accuracy with its 95% interval when the row has one: "91.20 % (89.9-92.4)"."""
+    text = _pct(row.get("accuracy"))
+    low, high = row.get("accuracy_low"), row.get("accuracy_high")
+    if text == _MISSING or not (finite(low) and finite(high)):
+        return text
+    return f"{text} ({100 * float(low):.1f}-{100 * float(high):.1f})"
 
 
 def _ms(value: Any) -> str:

@@ -84,6 +84,11 @@ class RunFolder:
         return self.path / "refined.csv"
 
     @property
+    def rungs(self) -> Path:
+        """rungs.csv: a multi-fidelity run's result at every rung (search/rung_table.py)."""
+        return self.path / "rungs.csv"
+
+    @property
     def lockfile(self) -> Path:
         """.lock: flock'ed by the process that writes the folder."""
         return self.path / ".lock"
@@ -208,8 +213,9 @@ def read_trials_csv(path: str | Path, *, what: str = "trials") -> pd.DataFrame:
             "restore it or re-run `autoedge search` on this folder"
         ) from exc
     later = [c for c in LATER_COLUMNS if c not in df.columns]  # tables written before them
-    if later:
-        df = pd.concat([df, pd.DataFrame({c: "" for c in later}, index=df.index)], axis=1)
+    if later:  # text unknown, numbers missing; every row of an older run is at rung 0
+        fill = {c: "" if c in TEXT_COLUMNS else 0 if c == "rung" else float("nan") for c in later}
+        df = pd.concat([df, pd.DataFrame(fill, index=df.index)], axis=1)
     missing = [c for c in BASE_COLUMNS if c not in df.columns]
     if missing:
         more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""

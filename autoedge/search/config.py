@@ -13,6 +13,7 @@ from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
 from autoedge.evaluate.limits import TrialLimits
 from autoedge.fields import reject_unknown_fields
+from autoedge.search.asha import DEFAULT_ETA, DEFAULT_RUNGS, RungSchedule
 from autoedge.search.objectives import DEFAULT_OBJECTIVES, Constraints, parse_objectives
 from autoedge.space.registry import DEFAULT_SPACE
 
@@ -44,7 +45,9 @@ class RunConfig:
     full fidelity after the budget is spent. `trial_timeout_s` and `trial_memory_mb` > 0
     fail any evaluation (refinements included) that runs longer or allocates more; 0: no limit.
     `validate_on` measures each new front point of a predicted target on that device agent
-    and refits the target's model online (hardware/validation.py).
+    and refits the target's model online (hardware/validation.py). `rungs` and `eta` set the
+    multi-fidelity schedule (search/asha.py): `budget` counts candidates, and the top 1/eta
+    of each rung carries its training on at the next.
     """
 
     out: str
@@ -68,6 +71,8 @@ class RunConfig:
     cpus_per_trial: float = 1.0  # ray: CPUs Ray reserves per trial (and torch threads)
     gpus_per_trial: float = 0.0
     validate_on: str | None = None  # agent:HOST:PORT measuring the front of a predicted target
+    rungs: int = DEFAULT_RUNGS  # multi-fidelity: 1 = one fidelity for every candidate
+    eta: int = DEFAULT_ETA  # the top 1/eta of a rung is promoted to the next
 
     def __post_init__(self) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
@@ -86,6 +91,7 @@ class RunConfig:
                     f"--trial-{name} must be a number >= 0 (0: no limit), got {value!r}"
                 )
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
+        RungSchedule(self.rungs, self.eta)  # checks both
         _check_ray_settings(self)
         if self.validate_on is not None:
             if not (isinstance(self.validate_on, str) and self.validate_on.startswith("agent:")):
@@ -97,6 +103,11 @@ class RunConfig:
                     "--validate-on runs with --backend optuna or random (it measures each new "
                     "front point from the run folder as its trial ends); not with ray"
                 )
+
+    @property
+    def schedule(self) -> RungSchedule:
+        """The multi-fidelity schedule: rung 0 is `fidelity` (search/asha.py)."""
+        return RungSchedule(self.rungs, self.eta)
 
     @property
     def limits(self) -> TrialLimits:
@@ -114,6 +125,7 @@ class RunConfig:
     def from_json(cls, data: dict[str, Any]) -> RunConfig:
         reject_unknown_fields(cls, data, "run settings", SearchError)
         data = dict(data)
+        data.setdefault("rungs", 1)  # runs written before multi-fidelity had one rung
         data["objectives"] = tuple(data.get("objectives", DEFAULT_OBJECTIVES))
         data["constraints"] = Constraints.from_json(data.get("constraints") or {})
         data["fidelity"] = Fidelity.from_json(data.get("fidelity") or {})

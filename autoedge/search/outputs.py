@@ -22,6 +22,7 @@ from autoedge.results import (
 )
 from autoedge.search.config import RunConfig
 from autoedge.search.records import ERROR, FAILED, INTERRUPTED, OK, TrialRecord
+from autoedge.search.rung_table import rung_summary, rungs_frame
 from autoedge.search.table import trials_frame
 
 #: Under the run folder: one traceback file per trial where autoedge's own code raised.
@@ -54,6 +55,7 @@ class SearchSummary:
     top_failure: str | None = None  # the commonest reason among failed trials
     errors: int = 0  # trials where autoedge's own code raised (tracebacks in RUN/errors/)
     validation: dict[str, Any] | None = None  # --validate-on: the device checks' summary
+    rungs: list[dict[str, Any]] = field(default_factory=list)  # per rung: results, promoted
 
     @property
     def done(self) -> int:
@@ -78,6 +80,11 @@ def write_outputs(
     front, constrained = front_of(trials, config)
     write_csv_atomic(folder.trials, trials)
     write_csv_atomic(folder.pareto, front)
+    rung_stats: list[dict[str, Any]] = []
+    if config.rungs > 1:
+        by_rung = rungs_frame(records)
+        write_csv_atomic(folder.rungs, by_rung)
+        rung_stats = rung_summary(by_rung, config.rungs)
     ok_rows = trials[trials["state"] == OK]
     ref = None
     hv = None
@@ -101,9 +108,11 @@ def write_outputs(
         stopped=stopped,
         wall_s=round(wall_s, 1),
         refined=refined_pairs(refined, trials) if refined is not None else [],
-        files=[str(p) for p in (folder.db, folder.config, folder.trials, folder.pareto)],
+        files=[str(p) for p in (folder.db, folder.config, folder.trials, folder.pareto)]
+        + ([str(folder.rungs)] if rung_stats else []),
         top_failure=_commonest_error(trials),
         errors=int((trials["state"] == ERROR).sum()),
+        rungs=rung_stats,
     )
     _write_tracebacks(folder, records)
     if plot:
@@ -117,11 +126,13 @@ def write_outputs(
 
 
 def front_of(trials: pd.DataFrame, config: RunConfig) -> tuple[pd.DataFrame, bool]:
-    """The front over feasible trials; over all ok trials when none is feasible (flag False)."""
-    front = pareto_front(trials, config.objectives, feasible_only=True)
+    """The front over feasible trials measured at the top rung; over all ok trials of the top
+    rung when none is feasible (flag False). Lower rungs' results never enter it."""
+    top = trials[pd.to_numeric(trials["rung"], errors="coerce").fillna(-1) == config.schedule.top]
+    front = pareto_front(top, config.objectives, feasible_only=True)
     if len(front) or not config.constraints.active:
         return front, True
-    return pareto_front(trials, config.objectives, feasible_only=False), False
+    return pareto_front(top, config.objectives, feasible_only=False), False
 
 
 def choose_for_refinement(front: pd.DataFrame, k: int) -> list[int]:

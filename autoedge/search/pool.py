@@ -25,9 +25,9 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.result import EvalResult, failed_result
-from autoedge.search.backends.base import Backend, Proposal, TrialHooks, next_to_train
+from autoedge.search.backends.base import Backend, JobHooks
+from autoedge.search.rungs import Job
 from autoedge.space.candidate import Candidate
 
 #: Most workers a run starts by default (each holds the data and trains one network).
@@ -56,17 +56,17 @@ def threads_per_worker(workers: int) -> int:
 class _Worker:
     process: BaseProcess
     conn: Connection
-    proposal: Proposal | None = None
+    job: Job | None = None
 
 
 def run_in_pool(
     backend: Backend,
     evaluator: Any,
-    fidelity: Fidelity,
-    hooks: TrialHooks,
+    hooks: JobHooks,
     workers: int,
 ) -> None:
-    """Evaluate trials `workers` at once until the budget is counted.
+    """Evaluate jobs (a new trial, or a promoted one's next rung) `workers` at once until the
+    budget is counted and no promotion waits.
 
     `evaluator` is the run's EvaluationSession (anything with ``portable(threads)`` returning
     a picklable callable). Raises what stopped the run (KeyboardInterrupt, an error a worker
@@ -76,15 +76,15 @@ def run_in_pool(
     try:
         told: list[int] = []  # told the study, not yet counted by the loop
         while True:
-            pool.dispatch(backend, hooks, fidelity, len(told))
+            pool.dispatch(hooks, len(told))
             for number in told:  # the tables are written while the workers train
                 hooks.finished(number)
             told = []
             if not pool.running():
                 return
-            for number, result in pool.collect():
-                backend.tell(number, result)
-                told.append(number)
+            for job, result in pool.collect():
+                if hooks.job_done(job, result):
+                    told.append(job.number)
     finally:
         for number in pool.running():
             backend.interrupt(number)
@@ -94,7 +94,7 @@ def run_in_pool(
 class _Pool:
     """The worker processes and the trial each is running."""
 
-    def __init__(self, evaluator: Callable[[Candidate, Fidelity], EvalResult], size: int) -> None:
+    def __init__(self, evaluator: Callable[..., EvalResult], size: int) -> None:
         self.evaluator = evaluator
         self.context = mp.get_context("spawn")  # no fork: torch's threads, sqlite handles
         self.workers: list[_Worker] = []
@@ -103,30 +103,32 @@ class _Pool:
 
     def running(self) -> list[int]:
         """Trial numbers being evaluated now."""
-        return [w.proposal.number for w in self.workers if w.proposal is not None]
+        return [w.job.number for w in self.workers if w.job is not None]
 
-    def dispatch(self, backend: Backend, hooks: TrialHooks, fidelity: Fidelity, told: int) -> None:
-        """Give every idle worker a trial while the budget allows (`told`: results told but
-        not yet counted)."""
+    def dispatch(self, hooks: JobHooks, told: int) -> None:
+        """Give every idle worker a job while there is one (`told`: trials told but not yet
+        counted)."""
         for i, worker in enumerate(self.workers):
-            if worker.proposal is not None:
+            if worker.job is not None:
                 continue
             if not worker.process.is_alive():  # died between trials: nothing was lost
                 worker.conn.close()
                 worker = self.workers[i] = self._start()
-            worker.proposal = next_to_train(backend, hooks, len(self.running()) + told)
-            if worker.proposal is None:
+            worker.job = hooks.next_job(len(self.running()) + told)
+            if worker.job is None:
                 return
+            call = hooks.call(worker.job)
+            message = (worker.job.candidate.to_json(), call.fidelity, call.kwargs())
             with contextlib.suppress(BrokenPipeError):  # died just now: collect() sees it
-                worker.conn.send((worker.proposal.candidate.to_json(), fidelity))
+                worker.conn.send(message)
 
-    def collect(self) -> list[tuple[int, EvalResult]]:
-        """Wait until a busy worker answers or dies; (trial number, result) of each that did."""
-        busy = [w for w in self.workers if w.proposal is not None]
+    def collect(self) -> list[tuple[Job, EvalResult]]:
+        """Wait until a busy worker answers or dies; (job, result) of each that did."""
+        busy = [w for w in self.workers if w.job is not None]
         ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
         done = []
         for i, worker in enumerate(self.workers):
-            if worker.proposal is None:
+            if worker.job is None:
                 continue
             if worker.conn in ready:
                 result = _receive(worker)
@@ -134,8 +136,8 @@ class _Pool:
                 result = _died(worker)
             else:
                 continue
-            done.append((worker.proposal.number, result))
-            worker.proposal = None
+            done.append((worker.job, result))
+            worker.job = None
             if not worker.process.is_alive():
                 worker.conn.close()
                 self.workers[i] = self._start()
@@ -175,7 +177,7 @@ def _receive(worker: _Worker) -> EvalResult:
 
 def _died(worker: _Worker) -> EvalResult:
     """A failed result for the trial of a worker whose process ended."""
-    assert worker.proposal is not None
+    assert worker.job is not None
     worker.process.join(timeout=5)
     code = worker.process.exitcode
     why = f"exit code {code}"
@@ -183,24 +185,25 @@ def _died(worker: _Worker) -> EvalResult:
         name = signal.Signals(-code).name
         why = f"killed by {name}" + (", most likely out of memory" if name == "SIGKILL" else "")
     return failed_result(
-        worker.proposal.candidate.key,
+        worker.job.candidate.key,
         f"worker: the process evaluating this trial died ({why})",
     )
 
 
-def _serve(conn: Connection, evaluator: Callable[[Candidate, Fidelity], EvalResult]) -> None:
-    """A worker's loop: evaluate each (candidate JSON, fidelity) sent until the pipe closes."""
+def _serve(conn: Connection, evaluator: Callable[..., EvalResult]) -> None:
+    """A worker's loop: evaluate each (candidate JSON, fidelity, keyword arguments) sent
+    until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the loop process, which stops us
     _exit_with_parent()
     while True:
         try:
-            cand, fidelity = conn.recv()
+            cand, fidelity, kwargs = conn.recv()
         except (EOFError, OSError):
             return
         try:
             answer: tuple[str, Any] = (
                 "result",
-                evaluator(Candidate.from_json(cand), fidelity).to_json(),
+                evaluator(Candidate.from_json(cand), fidelity, **kwargs).to_json(),
             )
         except BaseException as e:  # handed to the loop process, which raises it
             answer = ("raised", e)

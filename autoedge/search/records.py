@@ -22,6 +22,8 @@ class TrialRecord:
 
     `reused_from` names the trial whose result a duplicate candidate copied; `baseline` is
     the hand-baseline name of a warm-start trial; `feasible` says it meets the constraints.
+    `rungs`: a multi-fidelity trial's result at each rung reached so far, with its promotion
+    decision (search/rungs.py); empty in a single-fidelity run.
     """
 
     number: int
@@ -34,6 +36,7 @@ class TrialRecord:
     reused_from: int | None = None
     baseline: str | None = None
     feasible: bool = False
+    rungs: tuple[dict[str, Any], ...] = ()
 
     @property
     def counted(self) -> bool:

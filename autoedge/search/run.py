@@ -43,6 +43,7 @@ from autoedge.search.outputs import (
 from autoedge.search.planning import RunPlan, plan_config
 from autoedge.search.planning import check_study_db as check_study_db  # re-exported
 from autoedge.search.records import OK, TrialRecord
+from autoedge.search.rungs import Job, JobCall, RungBook
 from autoedge.search.table import trial_row, trials_frame
 from autoedge.space.candidate import Candidate
 from autoedge.space.loader import dump_space, load_space_text
@@ -50,7 +51,9 @@ from autoedge.space.presets import baseline_candidate, list_baselines
 from autoedge.space.spec import SearchSpace
 from autoedge.versions import versions
 
-Evaluator = Callable[[Candidate, Fidelity], EvalResult]
+#: (candidate, fidelity) -> EvalResult; a multi-fidelity run also passes `state_in` /
+#: `state_out` (paths of saved training states, see evaluate()) when a rung needs them.
+Evaluator = Callable[..., EvalResult]
 
 
 class FrontValidator(Protocol):
@@ -70,7 +73,9 @@ class FrontValidator(Protocol):
 class SearchEvent:
     """Progress of a run: a trial (or a refinement) started or finished."""
 
-    kind: str  # trial_started | trial_finished | refine_started | refine_finished | validated
+    # trial_started | trial_finished | promoted | rung_started | refine_started |
+    # refine_finished | validated
+    kind: str
     done: int
     budget: int
     number: int | None = None
@@ -153,6 +158,8 @@ class _Loop:
         self.start = time.monotonic()
         self.refined = _read_refined(folder)
         self.budget = config.budget
+        self.book = RungBook(folder.path, config)
+        self.book.recover(backend, backend.records())
         records = backend.records()
         self.done = sum(r.counted for r in records)
         self.known = {r.key: r for r in records if r.counted and r.reused_from is None}
@@ -169,7 +176,7 @@ class _Loop:
             elif self.config.workers > 1:
                 from autoedge.search.pool import run_in_pool
 
-                run_in_pool(self.backend, self.evaluator, self.fidelity, self, self.config.workers)
+                run_in_pool(self.backend, self.evaluator, self, self.config.workers)
             else:
                 self._one_at_a_time()
             if self.done < self.budget:  # the parallel driver was stopped (Ctrl-C)
@@ -191,9 +198,42 @@ class _Loop:
         return self._write(self.backend.records())
 
     def _one_at_a_time(self) -> None:
-        while (prop := next_to_train(self.backend, self)) is not None:
-            self.backend.tell(prop.number, self.evaluator(prop.candidate, self.fidelity))
-            self.finished(prop.number)
+        while (job := self.next_job()) is not None:
+            call = self.call(job)
+            result = self.evaluator(job.candidate, call.fidelity, **call.kwargs())
+            if self.job_done(job, result):
+                self.finished(job.number)
+
+    def next_job(self, running: int = 0) -> Job | None:
+        """The next evaluation: a promotion waiting to run, else a new trial while the budget
+        allows (`running`: trials being evaluated now)."""
+        if self.book.pending:
+            job = self.book.pending.popleft()
+            self.current = job.number
+            key, rung = job.candidate.key, f"rung {job.rung}"
+            self.emit(
+                SearchEvent("rung_started", self.done, self.budget, job.number, key, state=rung)
+            )
+            return job
+        prop = next_to_train(self.backend, self, running + len(self.book.pending))
+        return None if prop is None else Job(prop.number, prop.candidate)
+
+    def pending(self) -> int:
+        """Promoted trials waiting for a worker."""
+        return len(self.book.pending)
+
+    def call(self, job: Job) -> JobCall:
+        return self.book.call(job)
+
+    def job_done(self, job: Job, result: EvalResult) -> bool:
+        """Record `job`'s result; True when its trial is finished (else it was promoted)."""
+        done = self.book.record(self.backend, job, result, self.backend.records())
+        if not done:
+            self.current = None
+            line = f"promoted to rung {job.rung + 1}"
+            n, key = job.number, job.candidate.key
+            self.emit(SearchEvent("promoted", self.done, self.budget, n, key, state=line))
+        return done
 
     def counted(self) -> int:
         return self.done

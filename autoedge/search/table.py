@@ -30,6 +30,8 @@ def trial_row(record: TrialRecord) -> dict[str, Any]:
         row[name] = value
     if result is not None and not result.ok:
         row["target"] = result.target
+    if result is not None:
+        row["rung"] = result.rung
     genes: dict[str, Any] = {}
     row["arch"] = ""
     if record.candidate:

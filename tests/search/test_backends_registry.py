@@ -26,13 +26,26 @@ class GeneScore:
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, int]] = []
 
     def portable(self, threads: int | None = None) -> GeneScore:
         return GeneScore(threads)
 
-    def __call__(self, cand: Candidate, fidelity: Fidelity) -> EvalResult:
-        self.calls.append(cand.key)
+    def __call__(
+        self,
+        cand: Candidate,
+        fidelity: Fidelity,
+        state_in: Path | None = None,
+        state_out: Path | None = None,
+    ) -> EvalResult:
+        """A higher rung must receive the state its rung below saved (the backend carries
+        it: a file here, bytes through Ray's object store)."""
+        self.calls.append((cand.key, fidelity.rung))
+        if fidelity.rung > 0:
+            assert state_in is not None
+            assert state_in.read_text() == f"{cand.key} at rung {fidelity.rung - 1}"
+        if state_out is not None:
+            state_out.write_text(f"{cand.key} at rung {fidelity.rung}")
         work = sum(s.width * s.depth * (1 - s.prune) for s in cand.stages)
         bits = sum(s.weight_bits for s in cand.stages) / len(cand.stages)
         return EvalResult(
@@ -46,6 +59,7 @@ class GeneScore:
             params=int(work * 50),
             macs=int(work * 1000),
             candidate=cand.to_json(),
+            rung=fidelity.rung,
         )
 
 
@@ -96,9 +110,14 @@ def test_budget_two_search_fills_the_run_folder(backend: str, tmp_path: Path) ->
     assert trials["accuracy"].between(0, 1).all() and (trials["latency_ms"] > 0).all()
     front = pd.read_csv(out / "pareto.csv")
     assert len(front) >= 1 and set(front["key"]) <= set(trials["key"])
+    # three rungs by default: the first trial of a rung is always promoted (top 1 of 1), so
+    # trial 0 reaches rung 2, and only rung-2 results make the front
+    assert trials.loc[trials["number"] == 0, "rung"].item() == 2
+    assert set(front["rung"]) == {2}
+    assert not list((out / "states").glob("*.pt"))  # every state deleted once used
     assert (out / "study.db").is_file() and (out / "study.db").stat().st_size > 0
     view = load_run(out)  # the run folder reads back as a whole
     assert view.config["config"]["backend"] == backend and len(view.trials) == BUDGET
     if backend != "ray":  # ray evaluates copies in its workers; locally it is this one
         distinct = trials[trials["reused_from"].isna()]["key"]
-        assert sorted(score.calls) == sorted(distinct)
+        assert sorted(k for k, rung in score.calls if rung == 0) == sorted(distinct)

@@ -158,7 +158,7 @@ def test_run_search_stores_the_planned_space(tmp_path, monkeypatch):
 
     monkeypatch.setattr(planning, "restrict_bits", counted)
 
-    def score(cand: Candidate, fidelity) -> EvalResult:
+    def score(cand: Candidate, fidelity, **states) -> EvalResult:
         metrics = {"accuracy": 0.9, "latency_ms": 2.0, "size_bytes": 50_000}
         return EvalResult(key=cand.key, status="ok", candidate=cand.to_json(), **metrics)
 

@@ -54,6 +54,7 @@ class GeneScore:
 
 def config(tmp_path, **kw) -> RunConfig:
     base = {"out": str(tmp_path / "run"), "space": "tiny", "data": "digits", "budget": 12}
+    base["rungs"] = 1  # single fidelity here; tests/cli/test_search_rungs_cli.py runs rungs
     return RunConfig(**{**base, "fidelity": FAST, **kw})
 
 

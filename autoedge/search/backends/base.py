@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from autoedge.evaluate.result import EvalResult
 from autoedge.search.records import TrialRecord
+from autoedge.search.rungs import Job, JobCall
 from autoedge.space.candidate import Candidate
 
 
@@ -37,7 +38,12 @@ class Backend(ABC):
 
     @abstractmethod
     def interrupt(self, number: int) -> None:
-        """Give trial `number` up unfinished; its candidate runs again on resume."""
+        """Give trial `number` up unfinished; its candidate runs again on resume (a trial with
+        results by rung stays running, to be carried on from its saved state)."""
+
+    @abstractmethod
+    def record_rung(self, number: int, entry: dict[str, Any]) -> None:
+        """Store a multi-fidelity trial's result at one rung (search/rungs.py) durably."""
 
     @abstractmethod
     def records(self) -> list[TrialRecord]:
@@ -66,6 +72,26 @@ class TrialHooks(Protocol):
 
     def finished(self, number: int) -> None:
         """Trial `number` was told its result: write the tables, report progress."""
+        ...
+
+
+class JobHooks(TrialHooks, Protocol):
+    """What a driver of multi-fidelity jobs (the local pool, Ray) needs from the loop."""
+
+    def next_job(self, running: int = 0) -> Job | None:
+        """A promotion waiting to run, else a new trial while the budget allows."""
+        ...
+
+    def pending(self) -> int:
+        """Promoted trials waiting for a worker."""
+        ...
+
+    def call(self, job: Job) -> JobCall:
+        """The fidelity and saved states of `job`."""
+        ...
+
+    def job_done(self, job: Job, result: EvalResult) -> bool:
+        """Record `job`'s result; True when its trial is finished (tell `finished` then)."""
         ...
 
 

@@ -109,6 +109,7 @@ class OptunaBackend(Backend):
         if existing:
             self.study.sampler = sampler(existing)
         self._live: dict[int, optuna.Trial] = {}
+        self._rungs: dict[int, list[dict[str, Any]]] = {}
         self._recover()
         if not self.study.user_attrs.get(_SEEDED):
             for name, cand in warm_start:
@@ -116,8 +117,14 @@ class OptunaBackend(Backend):
             self.study.set_user_attr(_SEEDED, True)
 
     def _recover(self) -> None:
-        """Trials a killed process left RUNNING: mark them interrupted, queue them again."""
+        """Trials a killed process left RUNNING: mark them interrupted, queue them again.
+
+        A trial with results at some rung (multi-fidelity) stays running: the search loop
+        carries it on from its saved state, or tells it its last rung's result."""
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("rungs"):
+                self._live[t.number] = optuna.Trial(self.study, t._trial_id)
+                continue
             self.study.tell(t.number, state=TrialState.FAIL)
             self._requeue(t)
 
@@ -146,6 +153,7 @@ class OptunaBackend(Backend):
 
     def tell(self, number: int, result: EvalResult, *, reused_from: int | None = None) -> None:
         trial = self._live.pop(number)
+        self._rungs.pop(number, None)
         values = objective_values(self.config.objectives, result) if result.ok else None
         if result.ok and values is None:  # cannot be ranked: record it as failed, with why
             result = failed_result(
@@ -166,7 +174,19 @@ class OptunaBackend(Backend):
             trial.set_constraint(name, value)
         self.study.tell(trial, values)
 
+    def record_rung(self, number: int, entry: dict[str, Any]) -> None:
+        """Append `entry` (search/rungs.py) to trial `number`'s results by rung."""
+        trial = self._live[number]
+        rungs = list(self._rungs.get(number) or trial.user_attrs.get("rungs") or [])
+        rungs.append(entry)
+        trial.set_user_attr("rungs", rungs)
+        self._rungs[number] = rungs
+
     def interrupt(self, number: int) -> None:
+        if number in self._rungs or (
+            number in self._live and self._live[number].user_attrs.get("rungs")
+        ):
+            return  # has results by rung: stays running, carried on in the next session
         trial = self._live.pop(number, None)
         if trial is None:
             return
@@ -204,6 +224,7 @@ class OptunaBackend(Backend):
             reused_from=attrs.get("reused_from"),
             baseline=attrs.get("baseline"),
             feasible=state == OK and self.config.constraints.satisfied(result),
+            rungs=tuple(attrs.get("rungs") or ()),
         )
 
     @property

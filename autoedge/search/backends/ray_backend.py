@@ -11,10 +11,12 @@ failed with Ray's reason. This is the only module of autoedge that imports ray.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,25 +27,28 @@ from ray import tune
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from autoedge.atomic_files import write_bytes_atomic
 from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.result import EvalResult, failed_result
-from autoedge.search.backends.base import TrialHooks
+from autoedge.search.backends.base import JobHooks
 from autoedge.search.backends.optuna_backend import STUDY_NAME, OptunaBackend
 from autoedge.search.config import RunConfig
 from autoedge.search.objectives import objective_directions, objective_values
+from autoedge.search.rungs import Job
 from autoedge.space.candidate import Candidate
 
 #: Times Tune restarts a trial whose worker died before it is recorded as failed.
 TRIAL_RETRIES = 1
 _RESULT = "autoedge_result"
+_STATE = "autoedge_state"
 
 
 def run_on_ray(
     backend: OptunaBackend,
     config: RunConfig,
     evaluator: Any,
-    hooks: TrialHooks,
+    hooks: JobHooks,
     tune_dir: Path,
 ) -> None:
     """Run trials on Ray until the budget is counted or Tune stops; trials left unfinished
@@ -52,7 +57,6 @@ def run_on_ray(
         trainable = tune.with_parameters(
             _trial,
             evaluator=evaluator.portable(threads=max(1, math.floor(config.cpus_per_trial))),
-            fidelity=config.fidelity,
             objectives=list(config.objectives),
         )
         resources = {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
@@ -79,21 +83,28 @@ def run_on_ray(
             search.give_back_unfinished()
 
 
-def _trial(
-    config: dict[str, Any],
-    *,
-    evaluator: Any,
-    fidelity: Fidelity,
-    objectives: list[str],
-) -> None:
-    """One Tune trial: evaluate the candidate (the evaluator limits torch to the reserved CPUs)."""
+def _trial(config: dict[str, Any], *, evaluator: Any, objectives: list[str]) -> None:
+    """One Tune trial: evaluate the candidate at the job's rung (the evaluator limits torch to
+    the reserved CPUs). The saved training state travels as bytes, both ways: the worker may
+    be on another node than the run folder."""
     cand = Candidate.from_json(config["candidate"])
-    result = evaluator(cand, fidelity)
+    fidelity = Fidelity.from_json(config["fidelity"])
+    with tempfile.TemporaryDirectory(prefix="autoedge-state-") as tmp:
+        kwargs: dict[str, Path] = {}
+        if config.get("state"):
+            kwargs["state_in"] = Path(tmp) / "in.pt"
+            kwargs["state_in"].write_bytes(base64.b64decode(config["state"]))
+        if config.get("save_state"):
+            kwargs["state_out"] = Path(tmp) / "out.pt"
+        result = evaluator(cand, fidelity, **kwargs)
+        state = ""
+        if "state_out" in kwargs and kwargs["state_out"].is_file():
+            state = base64.b64encode(kwargs["state_out"].read_bytes()).decode()
     values = objective_values(tuple(objectives), result) if result.ok else None
     report = {f"objective_{i}": math.nan for i in range(len(objectives))}
     if values is not None:
         report.update({f"objective_{i}": v for i, v in enumerate(values)})
-    tune.report({_RESULT: json.dumps(result.to_json()), **report})
+    tune.report({_RESULT: json.dumps(result.to_json()), _STATE: state, **report})
 
 
 class _TrialWatcher(tune.Callback):
@@ -112,11 +123,11 @@ class _TrialWatcher(tune.Callback):
 class _StudySearch(OptunaSearch):
     """OptunaSearch over the run's own study, telling results through the optuna backend."""
 
-    def __init__(self, backend: OptunaBackend, config: RunConfig, hooks: TrialHooks) -> None:
+    def __init__(self, backend: OptunaBackend, config: RunConfig, hooks: JobHooks) -> None:
         self._backend = backend
         self._config = config
         self._hooks = hooks
-        self._running: dict[str, tuple[int, str]] = {}  # Tune trial id -> (number, key)
+        self._running: dict[str, Job] = {}  # Tune trial id -> the job it runs
         self.watcher = _TrialWatcher()
         n = len(config.objectives)
         super().__init__(
@@ -148,38 +159,65 @@ class _StudySearch(OptunaSearch):
         return {"candidate": cand.to_json(), "number": proposal.number, "key": cand.key}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._hooks.pending():  # a promotion first (ASHA), from its saved state
+            job = self._hooks.next_job()
+            assert job is not None
+            self._running[trial_id] = job
+            return self._job_config(job, {"candidate": job.candidate.to_json()})
         while True:
             if self._hooks.counted() + len(self._running) >= self._hooks.budget:
-                return Searcher.FINISHED
+                # promotions may still come from the trials running: ask again later
+                return None if self._running else Searcher.FINISHED
             config = super().suggest(trial_id)
             number, key = int(config["number"]), str(config["key"])
             prior = self._hooks.prior(key)
             self._hooks.started(number, key, prior is not None)
             if prior is None or prior.result is None:
-                self._running[trial_id] = (number, key)
-                return config
+                job = Job(number, Candidate.from_json(config["candidate"]))
+                self._running[trial_id] = job
+                return self._job_config(job, config)
             # the same candidate was trained before: reuse its result, ask again
             del self._ot_trials[trial_id]
             self._backend.tell(number, prior.result, reused_from=prior.number)
             self._hooks.finished(number)
 
+    def _job_config(self, job: Job, config: dict[str, Any]) -> dict[str, Any]:
+        """The Tune config of `job`: its fidelity, the state it starts from (bytes, base64)
+        and whether it saves one."""
+        call = self._hooks.call(job)
+        state = ""
+        if call.state_in is not None and call.state_in.is_file():
+            state = base64.b64encode(call.state_in.read_bytes()).decode()
+        return {
+            **config,
+            "number": job.number,
+            "rung": job.rung,
+            "fidelity": call.fidelity.to_json(),
+            "state": state,
+            "save_state": call.state_out is not None,
+        }
+
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        running = self._running.pop(trial_id, None)
+        job = self._running.pop(trial_id, None)
         self._ot_trials.pop(trial_id, None)
-        if running is None:
+        if job is None:
             return
-        number, key = running
+        number, key = job.number, job.candidate.key
         if result and _RESULT in result:
             outcome = EvalResult.from_json(json.loads(result[_RESULT]))
+            state_out = self._hooks.call(job).state_out
+            if result.get(_STATE) and state_out is not None:
+                state_out.parent.mkdir(parents=True, exist_ok=True)
+                write_bytes_atomic(state_out, base64.b64decode(result[_STATE]))
         elif error:
             outcome = failed_result(key, self._failure_reason(trial_id), target=self._config.target)
         else:  # stopped by Tune before it finished: it runs again on resume
             self._backend.interrupt(number)
             return
-        self._backend.tell(number, outcome)
-        self._hooks.finished(number)
+        if self._hooks.job_done(job, outcome):
+            self._hooks.finished(number)
 
     def _failure_reason(self, trial_id: str) -> str:
         trial = self.watcher.trials.get(trial_id)
@@ -193,8 +231,8 @@ class _StudySearch(OptunaSearch):
 
     def give_back_unfinished(self) -> None:
         """Trials Tune started but never completed (a stop): interrupted, queued again."""
-        for trial_id, (number, _) in list(self._running.items()):
-            self._backend.interrupt(number)
+        for trial_id, job in list(self._running.items()):
+            self._backend.interrupt(job.number)
             del self._running[trial_id]
 
 
