@@ -164,7 +164,7 @@ class SearchProgress:
         if e.kind == "trial_started" and not self._started:
             self._started = True
             self.progress.reset(self.task, total=e.budget, completed=e.done)
-        if e.kind in ("validated", "promoted"):
+        if e.kind in ("validated", "promoted", "remeasured"):
             line = f"trial {e.number} {e.state}" if e.kind == "promoted" else e.state
             if not self.quiet:
                 self.progress.console.print(line, markup=False, highlight=False)

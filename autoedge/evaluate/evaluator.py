@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from autoedge.atomic_files import write_bytes_atomic
 from autoedge.compress.build import build_model
 from autoedge.compress.deployable import export_deployable
 from autoedge.compress.export import WEIGHTS_FILE, save_weights
@@ -73,6 +74,7 @@ def evaluate(
     limits: TrialLimits = NO_LIMITS,
     state_in: str | Path | None = None,
     state_out: str | Path | None = None,
+    model_out: str | Path | None = None,
 ) -> EvalResult:
     """Train, compress, export and measure `candidate`; never raises for a bad candidate.
 
@@ -83,7 +85,8 @@ def evaluate(
     `limits` fail the candidate once it runs too long or allocates too much (limits.py).
     `fidelity.rung` > 0 carries on the training saved at `state_in` (a TrainState of the rung
     below) instead of training from scratch; `state_out` saves this evaluation's state for
-    the rung above (multi-fidelity search, search/asha.py).
+    the rung above (multi-fidelity search, search/asha.py). `model_out` receives a copy of
+    the deployed model.onnx (the search re-measures its front's latencies at the end).
     """
     tgt = get_target(target) if isinstance(target, str) else target
     clock = _PhaseClock(limits)
@@ -105,7 +108,7 @@ def evaluate(
     try:
         with _workdir(workdir) as folder:
             with limits.memory_cap():
-                carry = _Carry(_path(state_in), _path(state_out))
+                carry = _Carry(_path(state_in), _path(state_out), _path(model_out))
                 metrics, frozen = _run(
                     candidate, dataset, tgt, fidelity, teacher, folder, clock, step_hook, carry
                 )
@@ -241,6 +244,9 @@ def _run(
         params = count_params(frozen)
         macs = count_macs(frozen, example[:1])
     low, high = wilson_interval(acc_onnx, len(y_test))
+    if carry.model_out is not None:
+        carry.model_out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(carry.model_out, deployed.path.read_bytes())
 
     return {
         "accuracy": acc_onnx,
@@ -269,10 +275,12 @@ def _run(
 
 @dataclass(frozen=True)
 class _Carry:
-    """The saved training state an evaluation starts from and the one it leaves (or None)."""
+    """The saved training state an evaluation starts from, the one it leaves, and where a
+    copy of its deployed model goes (each None when not wanted)."""
 
     state_in: Path | None = None
     state_out: Path | None = None
+    model_out: Path | None = None
 
 
 def candidate_failure(e: BaseException) -> bool:

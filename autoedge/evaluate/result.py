@@ -48,6 +48,7 @@ class EvalResult:
     latency_ms: float | None = None
     latency_p90_ms: float | None = None
     latency_p10_ms: float | None = None
+    latency_search_ms: float | None = None
     latency_spread: float | None = None
     latency_source: str | None = None
     target: str = "host"

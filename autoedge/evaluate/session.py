@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from autoedge.data.dataset import ImageDataset
 from autoedge.evaluate.fidelity import Fidelity
@@ -12,6 +14,9 @@ from autoedge.evaluate.result import EvalResult
 from autoedge.evaluate.teacher import Teacher, prepare_teacher
 from autoedge.hardware.targets import Target
 from autoedge.space.candidate import Candidate
+
+#: Rounds of the end-of-run latency re-measurement of the front (see `remeasure`).
+REMEASURE_ROUNDS = 5
 
 
 class EvaluationSession:
@@ -70,9 +75,11 @@ class EvaluationSession:
         *,
         state_in: Path | None = None,
         state_out: Path | None = None,
+        model_out: Path | None = None,
     ) -> EvalResult:
         """Evaluate `candidate` at `fidelity` (a higher rung carries on from `state_in`;
-        `state_out` saves the training state for the next rung, see evaluate())."""
+        `state_out` saves the training state for the next rung; `model_out` keeps a copy of
+        the deployed model; see evaluate())."""
         from autoedge.evaluate.evaluator import evaluate  # torch loads with the first candidate
 
         if self._threads is not None:
@@ -93,4 +100,30 @@ class EvaluationSession:
             workdir=keep(candidate.key) if callable(keep) else None,
             state_in=state_in,
             state_out=state_out,
+            model_out=model_out,
         )
+
+    def remeasure(
+        self, models: dict[int, Path], *, rounds: int = REMEASURE_ROUNDS, runs: int = 20
+    ) -> dict[int, dict[str, float]]:
+        """Time each model again on the target, `rounds` x `runs` runs, the models taken in
+        turn in every round so that the machine's drift hits them alike. Per key: the median,
+        p10 and p90 of the rounds' values, and the runs made. Empty for a predicted target
+        (its numbers do not vary)."""
+        times: dict[int, list[Any]] = {n: [] for n in models}
+        for _ in range(rounds):
+            for number, path in models.items():
+                measured = self.target.latency(path, runs=runs)
+                if measured.source != "measured":
+                    return {}
+                times[number].append(measured)
+        out = {}
+        for number, ms in times.items():
+            p10 = [m.p10_ms if m.p10_ms is not None else m.min_ms for m in ms]
+            out[number] = {
+                "latency_ms": statistics.median(m.median_ms for m in ms),
+                "latency_p10_ms": statistics.median(p10),
+                "latency_p90_ms": statistics.median(m.p90_ms for m in ms),
+                "runs": rounds * runs,
+            }
+        return out

@@ -21,6 +21,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "latency_ms",
     "latency_p90_ms",
     "latency_p10_ms",
+    "latency_search_ms",
     "latency_spread",
     "latency_source",
     "target",
@@ -75,6 +76,7 @@ LATER_COLUMNS: tuple[str, ...] = (
     "accuracy_low",
     "accuracy_high",
     "latency_p10_ms",
+    "latency_search_ms",
     "steps",
 )
 """Columns added after the first runs were written: a table without them reads as unknown."""

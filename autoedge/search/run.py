@@ -43,6 +43,7 @@ from autoedge.search.outputs import (
 from autoedge.search.planning import RunPlan, plan_config
 from autoedge.search.planning import check_study_db as check_study_db  # re-exported
 from autoedge.search.records import OK, TrialRecord
+from autoedge.search.remeasure import models_to_drop, remeasure_front
 from autoedge.search.rungs import Job, JobCall, RungBook
 from autoedge.search.table import trial_row, trials_frame
 from autoedge.space.candidate import Candidate
@@ -73,8 +74,8 @@ class FrontValidator(Protocol):
 class SearchEvent:
     """Progress of a run: a trial (or a refinement) started or finished."""
 
-    # trial_started | trial_finished | promoted | rung_started | refine_started |
-    # refine_finished | validated
+    # trial_started | trial_finished | promoted | rung_started | remeasured |
+    # refine_started | refine_finished | validated
     kind: str
     done: int
     budget: int
@@ -160,6 +161,8 @@ class _Loop:
         self.budget = config.budget
         self.book = RungBook(folder.path, config)
         self.book.recover(backend, backend.records())
+        # the front's models are kept to be re-measured at the end (not from Ray's nodes)
+        self.book.keep_models = config.backend != "ray" and hasattr(evaluator, "remeasure")
         records = backend.records()
         self.done = sum(r.counted for r in records)
         self.known = {r.key: r for r in records if r.counted and r.reused_from is None}
@@ -181,6 +184,7 @@ class _Loop:
                 self._one_at_a_time()
             if self.done < self.budget:  # the parallel driver was stopped (Ctrl-C)
                 return self._write(self.backend.records(), stopped=True)
+            self._remeasure()
             self._refine(self.backend.records())
         except KeyboardInterrupt:
             if self.current is not None:
@@ -253,6 +257,8 @@ class _Loop:
             self.known[record.key] = record
         self.done += 1
         summary = self._write(records)
+        if self.book.keep_models:
+            self.book.drop_models(models_to_drop(records, self.config))
         self.emit(
             SearchEvent(
                 "trial_finished",
@@ -266,6 +272,19 @@ class _Loop:
             )
         )
         self._validate(record, records)
+
+    def _remeasure(self) -> None:
+        """Time the front's kept models again, together (search/remeasure.py)."""
+        count, missing = remeasure_front(self.backend, self.config, self.book, self.evaluator)
+        if count:
+            line = (
+                f"re-measured the latency of {count} front point(s) together, in interleaved "
+                "rounds (the search's own numbers are kept as latency_search_ms)"
+            )
+            if missing:
+                line += f"; {missing} front point(s) keep the search's number (model not kept)"
+            self.emit(SearchEvent("remeasured", self.done, self.budget, state=line))
+            self._write(self.backend.records())
 
     def _validate(self, record: TrialRecord, records: list[TrialRecord]) -> None:
         """Show the validator a fresh ok trial that is on the front now."""

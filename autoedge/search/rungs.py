@@ -30,6 +30,8 @@ from autoedge.space.candidate import Candidate
 
 #: Under the run folder: the saved training states of promoted candidates.
 STATES_DIR = "states"
+#: Under the run folder: the deployed models of the front, re-measured when the run ends.
+MODELS_DIR = "models"
 _STATE_FILE = re.compile(r"trial-(\d+)-rung-(\d+)\.pt")
 
 
@@ -49,15 +51,16 @@ class JobCall:
     fidelity: Fidelity
     state_in: Path | None = None
     state_out: Path | None = None
+    model_out: Path | None = None
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the evaluator (none for a single-fidelity job)."""
-        out: dict[str, Any] = {}
-        if self.state_in is not None:
-            out["state_in"] = self.state_in
-        if self.state_out is not None:
-            out["state_out"] = self.state_out
-        return out
+        """Keyword arguments for the evaluator (only those set)."""
+        named = {
+            "state_in": self.state_in,
+            "state_out": self.state_out,
+            "model_out": self.model_out,
+        }
+        return {k: v for k, v in named.items() if v is not None}
 
 
 class RungBook:
@@ -69,6 +72,8 @@ class RungBook:
         self.states = Path(run_dir) / STATES_DIR
         self.pending: deque[Job] = deque()
         self.seq = 0
+        self.models = Path(run_dir) / MODELS_DIR
+        self.keep_models = False  # set by the loop when its evaluator can re-measure
 
     @property
     def multi(self) -> bool:
@@ -85,7 +90,18 @@ class RungBook:
         if job.rung < self.schedule.top:
             state_out = self.state_path(job.number, job.rung)
             self.states.mkdir(parents=True, exist_ok=True)
-        return JobCall(fidelity, state_in, state_out)
+        model_out = None
+        if self.keep_models and job.rung == self.schedule.top:
+            model_out = self.model_path(job.number)
+        return JobCall(fidelity, state_in, state_out, model_out)
+
+    def model_path(self, number: int) -> Path:
+        return self.models / f"trial-{number}.onnx"
+
+    def drop_models(self, numbers: Iterable[int]) -> None:
+        """Delete the kept models of these trials (finished off the front: they stay off)."""
+        for number in numbers:
+            self._remove(self.model_path(number))
 
     def recover(self, backend: Any, records: list[TrialRecord]) -> list[int]:
         """A new session: queue each promoted trial whose state survived; finish (tell its

@@ -109,6 +109,18 @@ def test_show_and_the_front_speak_of_the_top_rung(run9: Path) -> None:
     assert set(trials["rung"]) >= {0, 2}  # the lower rungs' results stay in trials.csv
 
 
+def test_the_front_latencies_are_measured_again_together_at_the_end(run9: Path) -> None:
+    front = pd.read_csv(run9 / "pareto.csv")
+    # every front point was timed again (the search's number kept beside it), on its model
+    assert front["latency_search_ms"].notna().all()
+    assert (front["latency_p10_ms"] <= front["latency_ms"]).all()
+    assert (front["latency_ms"] <= front["latency_p90_ms"]).all()
+    kept = {p.name for p in (run9 / "models").iterdir()}
+    assert {f"trial-{n}.onnx" for n in front["number"]} <= kept
+    trials = pd.read_csv(run9 / "trials.csv")
+    assert trials.loc[trials["rung"] < 2, "latency_search_ms"].isna().all()
+
+
 def test_sigkill_during_rung_one_then_resume_carries_on_from_rung_zero(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--data", "fashion-mnist", "--epochs", "1", "--subset", "2000", "--workers", "1"]
@@ -145,3 +157,13 @@ def test_sigkill_during_rung_one_then_resume_carries_on_from_rung_zero(tmp_path:
     assert sorted(trials["number"]) == [0, 1] and set(trials["state"]) == {"ok"}
     assert trials.loc[trials["number"] == 0, "rung"].item() == 1
     assert not list((out / "states").glob("*"))
+
+
+def test_a_top_rung_point_exports_with_the_accuracy_it_promised(run9: Path, tmp_path: Path):
+    dest = tmp_path / "deploy"
+    res = autoedge("export", str(run9), "--out", str(dest), "--json")  # full fidelity
+    assert res.returncode == 0, res.stderr[-3000:]
+    card = json.loads((dest / "model_card.json").read_text())
+    front = pd.read_csv(run9 / "pareto.csv")
+    promised = front.loc[front["number"] == card["trial"], "accuracy"].item()
+    assert card["metrics"]["accuracy"] >= promised - 0.01

@@ -20,7 +20,9 @@ from autoedge.compress.deployable import initializer_bytes
 from autoedge.deploy import EXPORT_FILES
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
-CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
+# One rung: a few refit epochs then retrain at least what the search trained (a top-rung point
+# of a multi-fidelity run trained longer; tests/cli/test_search_rungs_cli.py exports one).
+CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none", "--rungs", "1"]
 REFIT = ["--refit-epochs", "2"]
 
 # A user's script: plain onnxruntime + Pillow, reading nothing of autoedge but the test split.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from autoedge.space.spec import SearchSpace
 
 STUDY_NAME = "autoedge"
 _SEEDED = "autoedge.warm_start_queued"
+_REMEASURED = "autoedge.remeasured"
 
 
 class OptunaGenes:
@@ -195,16 +197,36 @@ class OptunaBackend(Backend):
 
     def records(self) -> list[TrialRecord]:
         out = []
+        again = self.study.user_attrs.get(_REMEASURED) or {}
         for t in self.study.get_trials(deepcopy=False):
             if t.state == TrialState.WAITING:
                 continue
-            out.append(self._record(t))
+            out.append(self._record(t, again.get(str(t.number))))
         return out
 
-    def _record(self, t: FrozenTrial) -> TrialRecord:
+    def remeasured(self) -> set[int]:
+        """Trials whose latency was re-measured at the end of a run (search/remeasure.py)."""
+        return {int(n) for n in self.study.user_attrs.get(_REMEASURED) or {}}
+
+    def set_remeasured(self, measured: dict[int, dict[str, float]]) -> None:
+        """Store re-measured latencies (median, p10, p90, runs) by trial number; they replace
+        the search's in the records. Kept on the study: a finished trial cannot change."""
+        stored = dict(self.study.user_attrs.get(_REMEASURED) or {})
+        stored.update({str(n): data for n, data in measured.items()})
+        self.study.set_user_attr(_REMEASURED, stored)
+
+    def _record(self, t: FrozenTrial, again: dict[str, float] | None = None) -> TrialRecord:
         attrs = t.user_attrs
         cand = attrs.get("candidate") or {}
         result = _result(attrs, cand)
+        if again and result is not None and result.ok:
+            result = replace(
+                result,
+                latency_search_ms=result.latency_ms,
+                latency_ms=again["latency_ms"],
+                latency_p10_ms=again["latency_p10_ms"],
+                latency_p90_ms=again["latency_p90_ms"],
+            )
         if t.state == TrialState.RUNNING:
             state = RUNNING
         elif t.state == TrialState.COMPLETE and result is not None:
