@@ -4,8 +4,10 @@
         [--data fashion-mnist] [--target host] [--seed 0] [--modes single,multi]
 
 Runs `autoedge search` (default space, the default fidelity, --budget 100000) once per mode for
-the same wall-clock time and stops it with SIGINT, as a user's Ctrl-C does (the run writes its
-tables and can be resumed): `single` is `--rungs 1`, `multi` the default `--rungs 3 --eta 3`.
+the same wall-clock time and stops it with SIGTERM, which autoedge takes as a Ctrl-C (the run
+writes its tables and can be resumed); each front is taken from the trials that finished within
+that time of the run's start (`--reuse` judges runs already in --work that way): `single` is
+`--rungs 1`, `multi` the default `--rungs 3 --eta 3`.
 Then judges each front the same way: `--judge` points spread along latency are exported with
 `--refit-epochs` (autoedge's export path: retrained from scratch, compressed, deployed, scored
 on the whole test split), and so is the hand baseline a user would otherwise ship, the
@@ -20,9 +22,11 @@ ratios. Writes results/bench_fidelity.csv and results/bench_fidelity.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -32,9 +36,11 @@ from typing import Any
 import pandas as pd
 
 from autoedge.deploy import export_point
+from autoedge.hardware.host_latency import measure_host_latency
 from autoedge.results import load_run
 from autoedge.results.hypervolume import accuracy_latency_hypervolume
-from autoedge.search.outputs import choose_for_refinement
+from autoedge.search import RunConfig
+from autoedge.search.outputs import choose_for_refinement, front_of
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -52,6 +58,14 @@ def main() -> None:
     ap.add_argument("--target", default="host")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--modes", default="single,multi")
+    ap.add_argument(
+        "--no-hand", dest="hand", action="store_false", help="do not export the hand baseline"
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="judge a mode's existing run in --work instead of searching again (cut at --minutes)",
+    )
     ap.add_argument("--work", default=str(RESULTS / "bench_fidelity_runs"))
     ap.add_argument("--out", default=str(RESULTS / "bench_fidelity"))
     args = ap.parse_args()
@@ -60,9 +74,10 @@ def main() -> None:
     facts: dict[str, dict[str, Any]] = {}
     for mode in args.modes.split(","):
         run = work / mode
-        wall = _search(run, mode, args)
+        reuse = args.reuse and (run / "trials.csv").is_file()
+        wall = args.minutes * 60 if reuse else _search(run, mode, args)
         view = load_run(run)
-        front = view.front
+        front = _front_at(view, args.minutes)
         chosen = choose_for_refinement(front, args.judge)
         trials = view.trials
         hand = trials[(trials["baseline"] == HAND) & (trials["state"] == "ok")]
@@ -73,9 +88,11 @@ def main() -> None:
             "front": len(front),
             "rungs": _rungs(run),
         }
-        for number in [*chosen, *hand[:1]]:
+        for number in [*chosen, *(hand[:1] if args.hand else [])]:
             row = view.trials[view.trials["number"] == number].iloc[0]
-            judged = _judge(run, number, work / f"{mode}-export-{number}", args.refit_epochs)
+            # the hand baseline is the same candidate, data and seed in every mode: one export
+            name = "hand-export" if number in hand else f"{mode}-export-{number}"
+            judged = _judge(run, number, work / name, args.refit_epochs)
             rows.append(
                 {
                     "mode": mode,
@@ -90,13 +107,30 @@ def main() -> None:
             pd.DataFrame(rows).to_csv(f"{args.out}.csv", index=False)  # kept as it grows
     columns = ["mode", "number", "hand", "rung", "front_accuracy", "front_latency_ms"]
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns + list(_JUDGED))
+    if len(table):  # every judged model timed again, together, on a quiet machine
+        table["card_latency_ms"] = table["judged_latency_ms"]
+        table["judged_latency_ms"] = _time_together(table["folder"].tolist())
+        table = table.drop(columns=["folder"])
     table.to_csv(f"{args.out}.csv", index=False)
     Path(f"{args.out}.md").write_text(_report(table, facts, args), encoding="utf-8")
     print(Path(f"{args.out}.md").read_text(encoding="utf-8"))
 
 
+def _front_at(view: Any, minutes: float) -> pd.DataFrame:
+    """The front of the trials that finished within `minutes` of the run's start (a run
+    that went on longer is judged as it stood then; its later trials are left out)."""
+    trials = view.trials.copy()
+    created = pd.Timestamp(view.config["created_at"])
+    finished = pd.to_datetime(trials["finished_at"], errors="coerce", utc=True)
+    trials = trials[finished <= created + pd.Timedelta(minutes=minutes)]
+    config = RunConfig.from_json(view.config["config"])
+    front, _ = front_of(trials, config)
+    return front
+
+
 def _search(run: Path, mode: str, args: argparse.Namespace) -> float:
-    """Run `autoedge search` into `run` for args.minutes, then SIGINT it; wall seconds."""
+    """Run `autoedge search` into `run` for args.minutes, then stop it as Ctrl-C would
+    (SIGTERM: a background job may have SIGINT ignored); wall seconds."""
     cmd = [
         sys.executable,
         "-m",
@@ -121,7 +155,7 @@ def _search(run: Path, mode: str, args: argparse.Namespace) -> float:
         try:
             proc.wait(timeout=args.minutes * 60)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=600)
     if proc.returncode not in (0, 130):
         raise SystemExit(f"search {mode} exited {proc.returncode}; see {run.parent / mode}.log")
@@ -130,17 +164,33 @@ def _search(run: Path, mode: str, args: argparse.Namespace) -> float:
 
 def _judge(run: Path, number: int, out: Path, refit_epochs: int) -> dict[str, Any]:
     """Export trial `number` as a user would (tolerance off: we want the number, not a
-    refusal) and read the card."""
-    report = export_point(
-        run, out, trial=number, refit_epochs=refit_epochs, force=True, tolerance=1.0
-    )
-    card = report.card
+    refusal) and read the card; an export already in `out` (an interrupted bench) is read."""
+    if (out / "model_card.json").is_file():
+        card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    else:
+        report = export_point(
+            run, out, trial=number, refit_epochs=refit_epochs, force=True, tolerance=1.0
+        )
+        card = report.card
     return {
+        "folder": str(out),
         "judged_accuracy": float(card["metrics"]["accuracy"]),
         "judged_latency_ms": float(card["latency"]["host"]["median_ms"]),
         "judged_size_bytes": int(card["metrics"]["size_bytes"]),
         "ships_as": card["model"]["precision"],
     }
+
+
+def _time_together(folders: list[str], rounds: int = 5, runs: int = 50) -> list[float]:
+    """Host latency of each folder's model.onnx: the median of `rounds` medians, the models
+    taken in turn within each round (drift hits them alike; the export's own figure was
+    timed whenever that export ran)."""
+    medians: list[list[float]] = [[] for _ in folders]
+    for _ in range(rounds):
+        for i, folder in enumerate(folders):
+            m = measure_host_latency(Path(folder) / "model.onnx", runs=runs)
+            medians[i].append(m.median_ms)
+    return [statistics.median(m) for m in medians]
 
 
 def _rungs(run: Path) -> pd.DataFrame | None:
@@ -152,7 +202,8 @@ def _report(table: pd.DataFrame, facts: dict[str, dict[str, Any]], args: argpars
     cmd = (
         f"python scripts/bench_fidelity.py --minutes {args.minutes:g} --judge {args.judge} "
         f"--refit-epochs {args.refit_epochs} --data {args.data} --target {args.target} "
-        f"--seed {args.seed} --modes {args.modes}"
+        f"--seed {args.seed} --modes {args.modes}{'' if args.hand else ' --no-hand'}"
+        f"{' --reuse' if args.reuse else ''}"
     )
     judged = table[~table["hand"].astype(bool)]
     ref = float(table["judged_latency_ms"].max()) * 1.1 if len(table) else 1.0
@@ -162,9 +213,12 @@ def _report(table: pd.DataFrame, facts: dict[str, dict[str, Any]], args: argpars
         f"Command: `{cmd}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.",
         "",
-        "Each search ran for the same wall-clock time and was stopped with SIGINT; each judged",
+        "Each search ran for (at least) the same wall-clock time; its front is that of the trials",
+        f"finished within {args.minutes:g} minutes of its start. Each judged",
         f"point was exported with `--refit-epochs {args.refit_epochs}` and scored on the whole",
-        "test split. Hypervolume: judged accuracy x judged host latency, reference error 1.0",
+        "test split; the judged models' host latencies were then timed together (5 interleaved",
+        "rounds of 50 runs, median of the round medians). Hypervolume: judged accuracy x",
+        "judged host latency, reference error 1.0",
         f"and {ref:.3f} ms (1.1x the slowest judged point), the same for both modes.",
         "",
         "| mode | wall | trials | front | judged | judged HV | mean abs(front - judged) acc |",
