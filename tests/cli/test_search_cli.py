@@ -14,7 +14,8 @@ from autoedge_cli import autoedge, finished_rows, start, wait_for_rows
 from autoedge.results import RunFolder, non_dominated
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
-CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
+# One rung keeps these runs cheap; tests/cli/test_search_rungs_cli.py runs the default rungs.
+CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none", "--rungs", "1"]
 FILES = ("study.db", "run.json", "trials.csv", "pareto.csv", "pareto.png", "report.md")
 
 

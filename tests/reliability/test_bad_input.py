@@ -20,7 +20,7 @@ from autoedge.compress.export import export_onnx
 from autoedge.space import get_space, sample_candidates
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host"]
-CHEAP = ["--epochs", "1", "--subset", "200", "--teacher", "none"]
+CHEAP = ["--epochs", "1", "--subset", "200", "--teacher", "none", "--rungs", "1"]
 TINY = ["--space", "tiny"]
 
 

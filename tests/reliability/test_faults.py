@@ -28,7 +28,8 @@ from autoedge.search.run import check_study_db
 from autoedge.space import get_space
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
-CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
+# One rung keeps these runs cheap; tests/cli/test_search_rungs_cli.py runs the default rungs.
+CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none", "--rungs", "1"]
 
 
 def finished_trials(run: Path) -> dict[int, tuple]:

@@ -20,7 +20,8 @@ needs_ray = pytest.mark.skipif(
 )
 
 FAST = ["--space", "tiny", "--data", "digits", "--target", "host", "--seed", "0"]
-CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none"]
+# One rung keeps these runs cheap; tests/cli/test_search_rungs_cli.py runs the default rungs.
+CHEAP = ["--epochs", "1", "--subset", "300", "--teacher", "none", "--rungs", "1"]
 RAY = ["--backend", "ray", "--workers", "2", "--cpus-per-trial", "1"]
 
 
