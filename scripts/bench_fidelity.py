@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from autoedge.deploy import export_point
-from autoedge.hardware.host_latency import measure_host_latency
+from autoedge.hardware.host_latency import measure_host_latency, time_interleaved
 from autoedge.results import load_run
 from autoedge.results.hypervolume import accuracy_latency_hypervolume
 from autoedge.search import RunConfig
@@ -185,12 +185,9 @@ def _time_together(folders: list[str], rounds: int = 5, runs: int = 50) -> list[
     """Host latency of each folder's model.onnx: the median of `rounds` medians, the models
     taken in turn within each round (drift hits them alike; the export's own figure was
     timed whenever that export ran)."""
-    medians: list[list[float]] = [[] for _ in folders]
-    for _ in range(rounds):
-        for i, folder in enumerate(folders):
-            m = measure_host_latency(Path(folder) / "model.onnx", runs=runs)
-            medians[i].append(m.median_ms)
-    return [statistics.median(m) for m in medians]
+    models = {i: Path(folder) / "model.onnx" for i, folder in enumerate(folders)}
+    seen = time_interleaved(models, lambda p: measure_host_latency(p, runs=runs), rounds=rounds)
+    return [statistics.median(m.median_ms for m in seen[i]) for i in range(len(folders))]
 
 
 def _rungs(run: Path) -> pd.DataFrame | None:

@@ -37,7 +37,7 @@ from autoedge.compress.int8_onnx import COMPUTE_OPS, quantize_int8
 from autoedge.data import get_dataset
 from autoedge.evaluate import DEFAULT_FIDELITY, evaluate, prepare_teacher
 from autoedge.evaluate.evaluator import candidate_precisions
-from autoedge.hardware.host_latency import measure_host_latency
+from autoedge.hardware.host_latency import measure_host_latency, time_interleaved
 from autoedge.hardware.onnx_graph import precision_bits
 from autoedge.hardware.targets import get_target
 from autoedge.results import load_run
@@ -131,11 +131,10 @@ def _latencies(work: Path, dataset: Any, resolution: int) -> dict[str, float]:
         "int8": int8,
         "int8_float_outputs": int8_float_out,
     }
-    seen: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(LATENCY_ROUNDS):
-        for name, path in variants.items():
-            seen[name].append(measure_host_latency(path, threads=1, runs=100).median_ms)
-    return {f"{k}_ms": float(np.median(v)) for k, v in seen.items()}
+    seen = time_interleaved(
+        variants, lambda p: measure_host_latency(p, threads=1, runs=100), rounds=LATENCY_ROUNDS
+    )
+    return {f"{k}_ms": float(np.median([m.median_ms for m in v])) for k, v in seen.items()}
 
 
 def _compare_fronts(spec: str) -> pd.DataFrame:

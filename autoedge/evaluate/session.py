@@ -5,13 +5,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from autoedge.data.dataset import ImageDataset
 from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.limits import TrialLimits
 from autoedge.evaluate.result import EvalResult
 from autoedge.evaluate.teacher import Teacher, prepare_teacher
+from autoedge.hardware.host_latency import time_interleaved
 from autoedge.hardware.targets import Target
 from autoedge.space.candidate import Candidate
 
@@ -110,13 +110,14 @@ class EvaluationSession:
         turn in every round so that the machine's drift hits them alike. Per key: the median,
         p10 and p90 of the rounds' values, and the runs made. Empty for a predicted target
         (its numbers do not vary)."""
-        times: dict[int, list[Any]] = {n: [] for n in models}
-        for _ in range(rounds):
-            for number, path in models.items():
-                measured = self.target.latency(path, runs=runs)
-                if measured.source != "measured":
-                    return {}
-                times[number].append(measured)
+        if not models:
+            return {}
+        probe = self.target.latency(next(iter(models.values())), runs=3)  # warms up, too
+        if probe.source != "measured":
+            return {}
+        times = time_interleaved(
+            models, lambda path: self.target.latency(path, runs=runs), rounds=rounds
+        )
         out = {}
         for number, ms in times.items():
             p10 = [m.p10_ms if m.p10_ms is not None else m.min_ms for m in ms]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import onnxruntime as ort
 
 from autoedge.errors import AutoEdgeError
 from autoedge.hardware.onnx_runtime import open_session
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,18 @@ def time_session(
         runs=runs,
         threads=threads,
     )
+
+
+def time_interleaved(
+    models: Mapping[K, str | Path],
+    measure: Callable[[str | Path], LatencyMeasurement],
+    *,
+    rounds: int,
+) -> dict[K, list[LatencyMeasurement]]:
+    """Each model measured `rounds` times, the models taken in turn within every round, so
+    that the machine's drift hits them alike; per key, its measurements in round order."""
+    seen: dict[K, list[LatencyMeasurement]] = {key: [] for key in models}
+    for _ in range(rounds):
+        for key, path in models.items():
+            seen[key].append(measure(path))
+    return seen

@@ -7,7 +7,7 @@ import pytest
 from autoedge.compress.build import build_model, example_input
 from autoedge.compress.export import export_onnx
 from autoedge.errors import AutoEdgeError
-from autoedge.hardware.host_latency import measure_host_latency
+from autoedge.hardware.host_latency import measure_host_latency, time_interleaved
 from autoedge.space import get_space, sample_candidates
 
 
@@ -42,3 +42,17 @@ def test_bigger_model_is_slower(small_and_big):
 def test_bad_arguments(small_and_big):
     with pytest.raises(AutoEdgeError):
         measure_host_latency(small_and_big[0], runs=1)
+
+
+def test_interleaved_timing_takes_the_models_in_turn_every_round(small_and_big):
+    small, big = small_and_big
+    order: list[str] = []
+
+    def measure(path):
+        order.append(path)
+        return measure_host_latency(path, runs=5, warmup=1)
+
+    seen = time_interleaved({"small": small, "big": big}, measure, rounds=3)
+    assert order == [small, big] * 3
+    assert [len(v) for v in seen.values()] == [3, 3]
+    assert all(m.p10_ms <= m.median_ms <= m.p90_ms for v in seen.values() for m in v)
