@@ -54,6 +54,16 @@ def objective_values(objectives: tuple[str, ...], result: EvalResult) -> list[fl
     return values
 
 
+def minimised_values(objectives: tuple[str, ...], result: EvalResult) -> tuple[float, ...] | None:
+    """`objective_values` turned so that lower is better on every objective (maximised ones
+    negated), as non-dominated sorting takes them; None when one is missing."""
+    values = objective_values(objectives, result) if result.ok else None
+    if values is None:
+        return None
+    signs = [-1.0 if d == "maximize" else 1.0 for d in objective_directions(objectives)]
+    return tuple(s * v for s, v in zip(signs, values, strict=True))
+
+
 @dataclass(frozen=True)
 class Constraints:
     """Upper bounds on costs and a lower bound on accuracy (a fraction); None = unbounded.

@@ -17,7 +17,7 @@ import numpy as np
 
 from autoedge.search.asha import non_dominated_fronts
 from autoedge.search.config import RunConfig
-from autoedge.search.objectives import objective_directions, objective_values
+from autoedge.search.objectives import minimised_values
 from autoedge.search.outputs import front_of
 from autoedge.search.records import OK, TrialRecord
 from autoedge.search.rungs import RungBook
@@ -40,10 +40,9 @@ def models_to_drop(records: list[TrialRecord], config: RunConfig) -> list[int]:
         for r in records
         if r.counted and r.state == OK and r.result is not None and r.result.rung == top
     ]
-    values = [objective_values(config.objectives, r.result) for r in ranked]
+    values = [minimised_values(config.objectives, r.result) for r in ranked]
     pairs = [(r, v) for r, v in zip(ranked, values, strict=True) if v is not None]
-    signs = [-1.0 if d == "maximize" else 1.0 for d in objective_directions(config.objectives)]
-    points = np.array([[s * x for s, x in zip(signs, v, strict=True)] for _, v in pairs])
+    points = np.array([v for _, v in pairs])
     keep = set()
     for layer in non_dominated_fronts(points)[:KEPT_LAYERS] if len(pairs) else []:
         keep.update(pairs[i][0].number for i in layer)

@@ -219,7 +219,7 @@ class _Loop:
                 SearchEvent("rung_started", self.done, self.budget, job.number, key, state=rung)
             )
             return job
-        prop = next_to_train(self.backend, self, running + len(self.book.pending))
+        prop = next_to_train(self.backend, self, running)
         return None if prop is None else Job(prop.number, prop.candidate)
 
     def pending(self) -> int:
@@ -231,7 +231,7 @@ class _Loop:
 
     def job_done(self, job: Job, result: EvalResult) -> bool:
         """Record `job`'s result; True when its trial is finished (else it was promoted)."""
-        done = self.book.record(self.backend, job, result, self.backend.records())
+        done = self.book.record(self.backend, job, result, self.backend.records)
         if not done:
             self.current = None
             line = f"promoted to rung {job.rung + 1}"

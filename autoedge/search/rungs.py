@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.result import EvalResult
 from autoedge.search.asha import Decision, RungResult, RungSchedule, decide
 from autoedge.search.config import RunConfig
-from autoedge.search.objectives import objective_directions, objective_values
+from autoedge.search.objectives import minimised_values
 from autoedge.search.records import RUNNING, TrialRecord
 from autoedge.space.candidate import Candidate
 
@@ -103,12 +103,10 @@ class RungBook:
         for number in numbers:
             self._remove(self.model_path(number))
 
-    def recover(self, backend: Any, records: list[TrialRecord]) -> list[int]:
+    def recover(self, backend: Any, records: list[TrialRecord]) -> None:
         """A new session: queue each promoted trial whose state survived; finish (tell its
-        last rung's result) one whose state is gone; delete states nobody can use. Returns
-        the numbers of trials finished here."""
+        last rung's result) one whose state is gone; delete states nobody can use."""
         self.seq = sum(len(r.rungs) for r in records)
-        finished = []
         wanted: set[Path] = set()
         for r in records:
             if r.state != RUNNING or not r.rungs:
@@ -122,15 +120,18 @@ class RungBook:
                 wanted.add(path)
             else:
                 backend.tell(r.number, _result(last, r.candidate))
-                finished.append(r.number)
         self._sweep(wanted)
-        return finished
 
     def record(
-        self, backend: Any, job: Job, result: EvalResult, records: Iterable[TrialRecord]
+        self,
+        backend: Any,
+        job: Job,
+        result: EvalResult,
+        records: Callable[[], Iterable[TrialRecord]],
     ) -> bool:
         """Record `job`'s result; promote it (queue its next rung) or tell the study its final
-        result. True when the trial is finished."""
+        result. True when the trial is finished. `records` is read only when a promotion is
+        decided (a single-fidelity run never reads it)."""
         if not self.multi:
             backend.tell(job.number, result)
             return True
@@ -155,14 +156,14 @@ class RungBook:
         return True
 
     def _decide(
-        self, job: Job, result: EvalResult, records: Iterable[TrialRecord]
+        self, job: Job, result: EvalResult, records: Callable[[], Iterable[TrialRecord]]
     ) -> Decision | None:
         """The promotion decision (None at the top rung or for a failed result)."""
         if job.rung >= self.schedule.top or not result.ok:
             return None
         at_rung = [
             self.rung_result(r.number, _result(e, r.candidate))
-            for r in records
+            for r in records()
             for e in r.rungs
             if int(e["rung"]) == job.rung and r.number != job.number
         ]
@@ -171,18 +172,11 @@ class RungBook:
 
     def rung_result(self, number: int, result: EvalResult) -> RungResult:
         """`result` as the ranking sees it: objectives turned to minimise, summed violation."""
-        values = objective_values(self.config.objectives, result) if result.ok else None
+        values = minimised_values(self.config.objectives, result)
         if values is None:
             return RungResult(number, None)
-        signs = [
-            -1.0 if d == "maximize" else 1.0 for d in objective_directions(self.config.objectives)
-        ]
         violations = self.config.constraints.violations(result).values()
-        return RungResult(
-            number,
-            tuple(s * v for s, v in zip(signs, values, strict=True)),
-            sum(max(0.0, v) for v in violations),
-        )
+        return RungResult(number, values, sum(max(0.0, v) for v in violations))
 
     def _sweep(self, wanted: set[Path]) -> None:
         if not self.states.is_dir():

@@ -111,6 +111,7 @@ class OptunaBackend(Backend):
         if existing:
             self.study.sampler = sampler(existing)
         self._live: dict[int, optuna.Trial] = {}
+        # results by rung of the running trials that have some (mirrors their `rungs` attribute)
         self._rungs: dict[int, list[dict[str, Any]]] = {}
         self._recover()
         if not self.study.user_attrs.get(_SEEDED):
@@ -126,6 +127,7 @@ class OptunaBackend(Backend):
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.user_attrs.get("rungs"):
                 self._live[t.number] = optuna.Trial(self.study, t._trial_id)
+                self._rungs[t.number] = list(t.user_attrs["rungs"])
                 continue
             self.study.tell(t.number, state=TrialState.FAIL)
             self._requeue(t)
@@ -178,16 +180,12 @@ class OptunaBackend(Backend):
 
     def record_rung(self, number: int, entry: dict[str, Any]) -> None:
         """Append `entry` (search/rungs.py) to trial `number`'s results by rung."""
-        trial = self._live[number]
-        rungs = list(self._rungs.get(number) or trial.user_attrs.get("rungs") or [])
-        rungs.append(entry)
-        trial.set_user_attr("rungs", rungs)
+        rungs = [*self._rungs.get(number, []), entry]
+        self._live[number].set_user_attr("rungs", rungs)
         self._rungs[number] = rungs
 
     def interrupt(self, number: int) -> None:
-        if number in self._rungs or (
-            number in self._live and self._live[number].user_attrs.get("rungs")
-        ):
+        if number in self._rungs:
             return  # has results by rung: stays running, carried on in the next session
         trial = self._live.pop(number, None)
         if trial is None:
