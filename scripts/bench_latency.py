@@ -7,9 +7,11 @@ host: candidates sampled from the default space (bit-widths the host executes: f
 all-int8 QDQ), built and compressed untrained (latency does not depend on the weights),
 exported, and measured in ONNX Runtime (1 thread, median of `runs`); the host model is fitted
 on the first `train` and scored on the `test` held-out ones, beside the same models measured
-a second time (this machine's noise floor). rpi4: leave-one-family-out on
-the shipped MLPerf measurements (fit on MobileNet V1, predict V2, and the reverse), fp32 and
-int8 rows together and per precision. Writes results/bench_latency.md and .csv.
+a second time (this machine's noise floor); `--skip-host` keeps the host rows of the last
+run. Predicted targets (rpi4, jetson-xavier, jetson-nano): leave-one-family-out on their
+shipped measurements, each family predicted by a fit that never saw it, with that fit's own
+80% interval (from its own leave-one-family-out residuals): MAPE, share within +-10% / +-20%,
+Kendall tau, and the interval's coverage. Writes results/bench_latency.md and .csv.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +36,12 @@ from autoedge.compress.reference_nets import export_reference_net
 from autoedge.hardware.calibration import (
     Measurement,
     calibrate,
+    predict_family_unseen,
     predict_with,
     read_measurements,
 )
 from autoedge.hardware.host_latency import measure_host_latency
+from autoedge.hardware.latency_interval import coverage
 from autoedge.hardware.latency_model import fit_quality, macs_baseline
 from autoedge.hardware.onnx_graph import graph_work, ops_precision, precision_bits, total_macs
 from autoedge.hardware.profiles import PROFILE_DIR, shipped_profiles
@@ -59,7 +64,10 @@ def main() -> None:
     t0 = time.perf_counter()
     if not args.skip_host:
         rows += _host(args)
-    rows += _rpi4()
+    elif Path(f"{args.out}.csv").is_file():  # keep the last host measurement, said so below
+        old = pd.read_csv(f"{args.out}.csv")
+        rows += old[old["target"] == "host"].to_dict("records")
+    rows += _predicted()
     df = pd.DataFrame(rows)
     df.to_csv(f"{args.out}.csv", index=False)
     _report(df, args, time.perf_counter() - t0, Path(f"{args.out}.md"))
@@ -139,27 +147,81 @@ def _all_int8(cand):
     return replace(cand, stages=stages)
 
 
-def _rpi4() -> list[dict]:
-    profile = shipped_profiles()["rpi4"]
-    rows = read_measurements(
-        PROFILE_DIR.parent / "measurements" / "rpi4_tflite_mobilenet_v1_v2.csv",
-        device=profile.device_id,
-        exporter=export_reference_net,
-    )
-    report = calibrate(profile, rows, source="bench")
+#: Predicted profiles scored here: (profile, measurement files, reference session, split by
+#: precision). The Xavier one is also scored with depthwise folded into convolutions (before
+#: issue 23), to show what its own kind buys on depthwise networks.
+PREDICTED = (
+    ("rpi4", ("rpi4_tflite_mobilenet_v1_v2",), None, True),
+    (
+        "jetson-xavier",
+        ("jetson_xavier_tensorrt_fp16_torchvision_d8b43bd", "jetson_tensorrt_fp16_torchvision"),
+        "jetson_xavier_tensorrt_fp16_torchvision_d8b43bd",
+        False,
+    ),
+    ("jetson-nano", ("jetson_tensorrt_fp16_torchvision",), None, False),
+)
+DEPTHWISE = ("mnasnet", "mobilenet_v", "shufflenet_v")
+
+
+def _predicted() -> list[dict]:
+    """Leave-one-family-out on the shipped measurements of each predicted profile: every
+    family predicted by a fit that never saw it, with that fit's 80% interval."""
     out = []
-    for fam, q in report.held_out.items():
-        for method, key in (("autoedge model", "model"), ("MACs-linear", "macs_baseline")):
-            out.append(
-                {
-                    "target": "rpi4",
-                    "split": f"held-out {fam} (fit on the other)",
-                    "method": method,
-                    "train_rows": len(rows) - q[key]["n"],
-                    **q[key],
-                }
+    profiles = shipped_profiles()
+    for name, files, ref, by_precision in PREDICTED:
+        prof = profiles[name]
+        rows = []
+        for f in files:
+            rows += read_measurements(
+                PROFILE_DIR.parent / "measurements" / f"{f}.csv",
+                device=prof.device_id,
+                exporter=export_reference_net,
             )
+        # jetson-nano has no depthwise rows: its fit keeps the Xavier efficiencies as prior
+        prior = profiles["jetson-xavier"].coefficients if name == "jetson-nano" else None
+        variants = [("autoedge model", prof)]
+        if name == "jetson-xavier":
+            folded = {**prof.kind_groups, "dwconv": "conv"}
+            variants.append(("depthwise folded into conv", replace(prof, kind_groups=folded)))
+        for method, p in variants:
+            points = [
+                (pt, m.precision)
+                for fam in sorted({m.family for m in rows})
+                for pt, m in zip(
+                    predict_family_unseen(p, rows, fam, reference_session=ref, prior=prior),
+                    [m for m in rows if m.family == fam],
+                    strict=True,
+                )
+            ]
+            splits = [("all", lambda pt, prec: True)]
+            if by_precision:
+                splits += [(q, lambda pt, prec, q=q: prec == q) for q in ("fp32", "int8")]
+            if name == "jetson-xavier":
+                splits.append(("depthwise families", lambda pt, prec: pt.family in DEPTHWISE))
+            for split, keep in splits:
+                sel = [pt for pt, prec in points if keep(pt, prec)]
+                out.append(
+                    {
+                        "target": name,
+                        "split": f"held-out {split}",
+                        "method": method,
+                        "train_rows": len(rows),
+                        **_scores(sel),
+                    }
+                )
     return out
+
+
+def _scores(points: list) -> dict:
+    pred = [p.predicted_ms for p in points]
+    meas = [p.measured_ms for p in points]
+    q = fit_quality(pred, meas).to_json()
+    rel = np.abs(np.asarray(pred) - np.asarray(meas)) / np.asarray(meas)
+    return {
+        **q,
+        "within_20": float((rel <= 0.20).mean()),
+        "coverage": coverage([(p.low_ms, p.high_ms) for p in points], meas),
+    }
 
 
 def _report(df: pd.DataFrame, args: argparse.Namespace, wall: float, path: Path) -> None:
@@ -179,22 +241,51 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, wall: float, path: Path)
         "",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or '?'};"
         f" total wall {wall / 60:.1f} min",
-        "- host: ONNX Runtime CPU, 1 intra-op thread, median of the timed runs; candidates "
-        "from the default space (bits the host runs), half exported all-int8 (QDQ)",
-        "- rpi4: shipped MLPerf v2.0 Raspberry Pi 4 TFLite measurements (75 rows), leave one "
-        "MobileNet family out",
-        "- MAPE: mean absolute percentage error; within 10%: share of models predicted within "
-        "+-10%; tau: Kendall rank correlation",
-        "- host `re-measured`: the held-out models measured a second time after all first "
-        "measurements, scored against their first measurement: the noise floor of this "
-        "machine, which no predictor can beat when it is scored against one measurement",
+        "- MAPE: mean absolute percentage error; within 10% / 20%: share of models predicted "
+        "within +-10% / +-20%; tau: Kendall rank correlation; coverage: share of measurements "
+        "inside their predicted 80% interval (goal 75-85%: honest, not merely wide)",
         "",
-        "| target | split | method | train rows | n | MAPE % | within 10% | tau |",
-        "|---|---|---|---|---|---|---|---|",
+        "## Predicted targets, leave one family out",
+        "",
+        "Each family of the shipped measurements predicted by a fit that never saw it, with "
+        "the interval that fit gives (from its own leave-one-family-out residuals). rpi4: "
+        "MLPerf v2.0 Raspberry Pi 4 TFLite MobileNet V1/V2 (75 rows); jetson-xavier: torch2trt "
+        "TensorRT fp16 sessions d8b43bd (29 rows, with depthwise networks) and 46801295 (14 "
+        "rows), one latency scale per session; jetson-nano: torch2trt session 5eeddca7 (12 "
+        "rows, no depthwise network). `depthwise folded into conv` is the Xavier model as it "
+        "was before depthwise convolutions had their own efficiency.",
+        "",
+        "| target | split | method | n | MAPE % | within 10% | within 20% | tau | coverage |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in df.itertuples():
+    for r in df[df["target"] != "host"].itertuples():
         lines.append(
-            f"| {r.target} | {r.split} | {r.method} | {r.train_rows} | {r.n} | {r.mape:.1f} | "
+            f"| {r.target} | {r.split} | {r.method} | {r.n} | {r.mape:.1f} | "
+            f"{100 * r.within_10:.0f}% | {100 * r.within_20:.0f}% | {r.kendall_tau:.3f} | "
+            f"{100 * r.coverage:.0f}% |"
+        )
+    host = df[df["target"] == "host"]
+    lines += [
+        "",
+        "## host (measured; its model serves `latency --predict`)",
+        "",
+        "ONNX Runtime CPU, 1 intra-op thread, median of the timed runs; candidates from the "
+        "default space (bits the host runs), half exported all-int8 (QDQ). `re-measured`: the "
+        "held-out models measured a second time, scored against their first measurement: the "
+        "noise floor of this machine."
+        + (
+            " These rows are kept from the last run with the host (2026-11, `--train 60 --test "
+            "100 --seed 0 --runs 30`); this run skipped it."
+            if args.skip_host
+            else ""
+        ),
+        "",
+        "| split | method | train rows | n | MAPE % | within 10% | tau |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in host.itertuples():
+        lines.append(
+            f"| {r.split} | {r.method} | {r.train_rows} | {r.n} | {r.mape:.1f} | "
             f"{100 * r.within_10:.0f}% | {r.kendall_tau:.3f} |"
         )
     path.write_text("\n".join(lines) + "\n")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from autoedge import __version__
+from autoedge.cli import run_render as render
 from autoedge.cli.agent_commands import agent_app
 from autoedge.cli.consoles import err, out
 from autoedge.cli.deploy_commands import export_cmd, verify_cmd
@@ -205,10 +207,14 @@ def _render_result(r: EvalResult) -> None:
         f"[bold]{r.key}[/bold] ok   accuracy {100 * r.accuracy:.2f}% (ONNX Runtime, "
         f"{r.test_images} test images; PyTorch {100 * r.accuracy_torch:.2f}%){gap}"
     )
+    lat = render.latency_text(asdict(r))
+    if r.latency_source == "measured":
+        lat += f", p90 {r.latency_p90_ms:.3f} ms"
     out.print(
-        f"  latency {r.latency_ms:.3f} ms median on {r.target} ({r.latency_source}; p90 "
-        f"{r.latency_p90_ms:.3f} ms)   ships as {r.ships_as} ({r.precision_map}): weights "
-        f"{r.size_bytes:,} B, file {r.onnx_bytes:,} B"
+        f"  latency {lat} on {r.target}   ships as {r.ships_as} ({r.precision_map}): weights "
+        f"{r.size_bytes:,} B, file {r.onnx_bytes:,} B",
+        markup=False,
+        highlight=False,
     )
     out.print(
         f"  params {r.params:,}   MACs {r.macs:,}   peak activations {r.peak_memory_bytes:,} B"

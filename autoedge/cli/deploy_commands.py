@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from autoedge.cli.consoles import err, out
-from autoedge.cli.run_commands import JsonOut, MaxLatency, MaxMemory, MaxSize, MinAccuracy, RunArg
+from autoedge.cli.run_commands import (
+    JsonOut,
+    LatencyBound,
+    MaxLatency,
+    MaxMemory,
+    MaxSize,
+    MinAccuracy,
+    RunArg,
+)
 
 
 def export_cmd(
@@ -18,6 +26,7 @@ def export_cmd(
     trial: Annotated[int | None, typer.Option(help="Export this trial number.")] = None,
     key: Annotated[str | None, typer.Option(help="Export the trial with this key.")] = None,
     max_latency_ms: MaxLatency = None,
+    latency_bound: LatencyBound = None,
     max_size_kb: MaxSize = None,
     max_memory_kb: MaxMemory = None,
     min_accuracy: MinAccuracy = None,
@@ -43,6 +52,7 @@ def export_cmd(
         "max_size_kb": max_size_kb,
         "max_memory_kb": max_memory_kb,
         "min_accuracy": min_accuracy,
+        "latency_bound": latency_bound,
     }
     report = export_point(
         run,

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 MaxLatency = Annotated[
     float | None, typer.Option("--max-latency-ms", help="Latency bound on the target (ms).")
 ]
+LatencyBound = Annotated[
+    str | None,
+    typer.Option(
+        "--latency-bound",
+        help="What --max-latency-ms binds: point (the latency; default) or high (the upper end "
+        "of its 80% range: a prediction's interval, a measurement's p90).",
+    ),
+]
 MaxSize = Annotated[
     float | None, typer.Option("--max-size-kb", help="Weight size bound (kB = 1000 bytes).")
 ]
@@ -124,6 +132,7 @@ def search_cmd(
     sampler: Sampler = None,
     objectives: Objectives = None,
     max_latency_ms: MaxLatency = None,
+    latency_bound: LatencyBound = None,
     max_size_kb: MaxSize = None,
     max_memory_kb: MaxMemory = None,
     min_accuracy: MinAccuracy = None,
@@ -196,7 +205,7 @@ _SETTINGS = (
     "rungs",
     "eta",
 )
-_BOUNDS = ("max_latency_ms", "max_size_kb", "max_memory_kb", "min_accuracy")
+_BOUNDS = ("max_latency_ms", "latency_bound", "max_size_kb", "max_memory_kb", "min_accuracy")
 
 
 def _run_options(flags: dict[str, Any]) -> dict[str, Any]:
@@ -275,6 +284,7 @@ def show_cmd(
 def pick_cmd(
     run: RunArg,
     max_latency_ms: MaxLatency = None,
+    latency_bound: LatencyBound = None,
     max_size_kb: MaxSize = None,
     max_memory_kb: MaxMemory = None,
     min_accuracy: MinAccuracy = None,
@@ -292,15 +302,10 @@ def pick_cmd(
         max_size_kb=max_size_kb,
         max_memory_kb=max_memory_kb,
         min_accuracy=min_accuracy,
+        latency_bound=latency_bound or "point",
     )
     view = load_run(run)
-    row = pick_point(
-        view.front,
-        max_latency_ms=bounds.max_latency_ms,
-        max_size_kb=bounds.max_size_kb,
-        max_memory_kb=bounds.max_memory_kb,
-        min_accuracy=bounds.min_accuracy,
-    )
+    row = pick_point(view.front, **bounds.limits(), latency_bound=bounds.latency_bound)
     if row is None:
         err.print(
             f"autoedge: no front point of {run} meets {bounds.describe()} "
@@ -314,7 +319,7 @@ def pick_cmd(
         return
     out.print(
         f"trial {data['number']} key {data['key']}: accuracy {render.pct(data['accuracy'])}, "
-        f"latency {data['latency_ms']:.3f} ms ({data['latency_source']}), ships as "
+        f"latency {render.latency_text(data)}, ships as "
         f"{data.get('ships_as') or '-'}, size "
         f"{data['size_bytes'] / 1000:.1f} kB, peak memory {data['peak_memory_bytes'] / 1000:.1f}"
         f" kB\n  {data['arch']}"

@@ -228,7 +228,7 @@ def front_table(
             str(r["number"]),
             r["state"] + (f" =#{reused}" if reused is not None else ""),
             pct(r["accuracy"]),
-            fmt(r["latency_ms"], "{:.3f}"),
+            latency_cell(r),
             r["latency_source"] or "-",
             r.get("ships_as") or "-",
             fmt(r["size_bytes"], "{:.1f}", scale=1e-3),
@@ -258,6 +258,25 @@ def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def fmt(v: Any, spec: str, *, scale: float = 1.0) -> str:
     return "-" if v is None else spec.format(v * scale)
+
+
+def latency_cell(r: dict[str, Any]) -> str:
+    """The latency, with its 80% interval when it is a prediction: "2.100 (1.600-2.900)"."""
+    point = fmt(r.get("latency_ms"), "{:.3f}")
+    low, high = r.get("latency_low_ms"), r.get("latency_high_ms")
+    if r.get("latency_source") == "predicted" and low is not None and high is not None:
+        return f"{point} ({low:.3f}-{high:.3f})"
+    return point
+
+
+def latency_text(r: dict[str, Any]) -> str:
+    """ "2.100 ms (predicted, 1.600-2.900)" or "0.300 ms (measured)"."""
+    cell = latency_cell(r)
+    source = r.get("latency_source") or "?"
+    if "(" in cell:
+        point, _, rng = cell.partition(" (")
+        return f"{point} ms ({source}, {rng}"
+    return f"{cell} ms ({source})"
 
 
 def pct(v: Any) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from autoedge.cli import run_render as render
 from autoedge.cli.consoles import err, out
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ def targets_cmd(json_out: JsonOut = False) -> None:
                 "calibration": cal.source,
                 "calibration_rows": cal.rows,
                 "fit_mape": cal.fit.get("mape"),
+                "held_out_mape": cal.held_out_mape(),
+                "interval": cal.interval or None,
+                "runtime_version": prof.runtime_version,
             }
         )
     rows.append(
@@ -58,22 +62,41 @@ def targets_cmd(json_out: JsonOut = False) -> None:
             "calibration": "none needed: measured on the device",
             "calibration_rows": 0,
             "fit_mape": None,
+            "held_out_mape": None,
+            "interval": None,
+            "runtime_version": "",
         }
     )
     if json_out:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table(title="targets")
-    for col in ("name", "runtime", "latency", "precisions", "calibration"):
+    for col in ("name", "runtime", "latency", "precisions", "held-out error", "80% interval"):
         table.add_column(col, overflow="fold")
+    table.add_column("calibration", overflow="fold")
     for r in rows:
         alias = f" (= {', '.join(r['aliases'])})" if r["aliases"] else ""
         fit = f"; fit MAPE {r['fit_mape']:.1f}%" if _finite(r["fit_mape"]) else ""
         cal = f"{r['calibration']}" + (f" [{r['calibration_rows']} rows{fit}]" if fit else "")
+        held = f"{r['held_out_mape']:.0f}% MAPE" if _finite(r["held_out_mape"]) else "-"
+        runtime = r["runtime"] + (f" ({r['runtime_version']})" if r["runtime_version"] else "")
         table.add_row(
-            r["name"] + alias, r["runtime"], r["latency"], ", ".join(r["precisions"]), cal
+            r["name"] + alias,
+            runtime,
+            r["latency"],
+            ", ".join(r["precisions"]),
+            held,
+            interval_text(r["interval"]),
+            cal,
         )
     out.print(table)
+
+
+def interval_text(interval: dict[str, Any] | None) -> str:
+    """ "x0.78-x1.31 (n=29)": the factors of a profile's 80% interval on a prediction."""
+    if not interval:
+        return "-"
+    return f"x{interval['low']:.2f}-x{interval['high']:.2f} (n={interval['n']})"
 
 
 def latency_cmd(
@@ -106,16 +129,24 @@ def latency_cmd(
         "precision": prec,
         "latency_ms": round(result.median_ms, 4),
         "latency_p90_ms": round(result.p90_ms, 4),
+        "latency_low_ms": round(result.bounds_ms[0], 4),
+        "latency_high_ms": round(result.bounds_ms[1], 4),
         "latency_source": result.source,
         "detail": result.detail,
     }
     if isinstance(tgt, PredictedTarget):
         cal = tgt.profile.calibration
-        data["calibration"] = {"source": cal.source, "rows": cal.rows, "fit": cal.fit}
+        data["calibration"] = {
+            "source": cal.source,
+            "rows": cal.rows,
+            "fit": cal.fit,
+            "held_out_mape": cal.held_out_mape(),
+            "interval": cal.interval or None,
+        }
     if json_out:
         sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
         return
-    out.print(f"{tgt.name} {prec}: {data['latency_ms']:.3f} ms ({result.source})", highlight=False)
+    out.print(f"{tgt.name} {prec}: {render.latency_text(data)}", markup=False, highlight=False)
     if result.detail:
         out.print(f"  {result.detail}", markup=False, highlight=False)
 
@@ -206,6 +237,19 @@ def calibrate_cmd(
                 f"{b['mape']:.1f}%",
             )
         out.print(table)
+    cal = report.profile.calibration
+    held = cal.held_out_mape()
+    if held is not None:
+        out.print(f"held-out error: {held:.1f}% MAPE", highlight=False)
+    if len(cal.sessions) > 1:
+        scales = ", ".join(f"{k} x{v:.3f}" for k, v in cal.sessions.items())
+        out.print(f"measurement sessions (latency scale): {scales}", markup=False, highlight=False)
+    out.print(
+        f"80% interval on a prediction: {interval_text(cal.interval)} from "
+        f"{cal.interval.get('basis', '-')}",
+        markup=False,
+        highlight=False,
+    )
     out.print(f"profile written to {dest}", markup=False, highlight=False)
 
 

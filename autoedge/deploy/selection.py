@@ -18,7 +18,7 @@ def select_row(
     *,
     trial: int | None = None,
     key: str | None = None,
-    bounds: dict[str, float] | None = None,
+    bounds: dict[str, Any] | None = None,
 ) -> pd.Series:
     """The finished trial to export (RunError naming the fix when there is none).
 
@@ -27,7 +27,7 @@ def select_row(
     """
     given = [name for name, v in (("--trial", trial), ("--key", key)) if v is not None]
     bounds = {k: v for k, v in (bounds or {}).items() if v is not None}
-    if len(given) > 1 or (given and bounds):
+    if len(given) > 1 or (given and set(bounds) - {"latency_bound"}):
         raise RunError("choose the point one way: --trial N, --key K, or pick bounds")
     run = view.folder.path
     ok = view.trials[view.trials["state"] == "ok"]

@@ -257,6 +257,8 @@ def _run(
         "latency_ms": latency.median_ms,
         "latency_p90_ms": latency.p90_ms,
         "latency_p10_ms": latency.p10_ms,
+        "latency_low_ms": latency.bounds_ms[0],
+        "latency_high_ms": latency.bounds_ms[1],
         "latency_spread": latency.spread,
         "latency_source": latency.source,
         "size_bytes": deployed.weight_bytes(),

@@ -48,6 +48,8 @@ class EvalResult:
     latency_ms: float | None = None
     latency_p90_ms: float | None = None
     latency_p10_ms: float | None = None
+    latency_low_ms: float | None = None  # 80% range: a prediction's interval, else p10 of runs
+    latency_high_ms: float | None = None  # (p90 of the runs for a measured latency)
     latency_search_ms: float | None = None
     latency_spread: float | None = None
     latency_source: str | None = None

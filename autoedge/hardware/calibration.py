@@ -10,23 +10,26 @@ ways: `onnx` (a path, relative to the CSV), `family` mobilenet_v1/mobilenet_v2 w
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import json
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from autoedge.cache import cache_root
 from autoedge.errors import TargetError
+from autoedge.hardware.latency_interval import interval_from, log_ratios
 from autoedge.hardware.latency_model import (
     FitQuality,
     features,
-    fit_coefficients,
     fit_quality,
+    fit_sessions,
     macs_baseline,
     predict_ms,
 )
@@ -34,6 +37,8 @@ from autoedge.hardware.onnx_graph import OpWork, at_precision, graph_work, total
 from autoedge.hardware.profiles import Calibration, TargetProfile
 
 LATENCY_COLUMNS = ("latency_ms", "p50_latency_ms", "latency_ms_tensorrt")
+#: The shipped reference networks' operator work (see `shipped_opwork`).
+REFERENCE_OPWORK = Path(__file__).parent / "measurements" / "reference_opwork.json.gz"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Measurement:
     macs: int
     ops: tuple[OpWork, ...] = ()
     features: dict[str, float] | None = None
+    session: str = ""  # the measurement session (one runtime version on one device)
 
     def features_on(self, profile: TargetProfile) -> dict[str, float]:
         return self.features if self.features is not None else profile_features(profile, self.ops)
@@ -60,12 +66,22 @@ class CalibrationReport:
     profile: TargetProfile
     fit: FitQuality
     held_out: dict[str, dict[str, Any]]  # family -> {"model": FitQuality json, "macs": ...}
+    #: family -> log(measured / predicted) of its rows when it was held out
+    residuals: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def held_out_residuals(self, families: Sequence[str] | None = None) -> list[float]:
+        """The held-out residuals of `families` (default: all)."""
+        names = self.residuals if families is None else families
+        return [r for f in names for r in self.residuals.get(f, ())]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.profile.name,
             "fit": self.fit.to_json(),
             "held_out": self.held_out,
+            "held_out_mape": self.profile.calibration.held_out_mape(),
+            "interval": self.profile.calibration.interval,
+            "sessions": self.profile.calibration.sessions,
             "coefficients": self.profile.coefficients,
         }
 
@@ -91,38 +107,155 @@ def predict_with(profile: TargetProfile, ops: Sequence[OpWork]) -> float:
 
 
 def calibrate(
-    profile: TargetProfile, measurements: Sequence[Measurement], *, source: str
+    profile: TargetProfile,
+    measurements: Sequence[Measurement],
+    *,
+    source: str,
+    reference_session: str | None = None,
+    prior: dict[str, float] | None = None,
 ) -> CalibrationReport:
-    """Fit `profile` to `measurements`; cross-validate leaving each family out in turn."""
+    """Fit `profile` to `measurements`; cross-validate leaving each family out in turn.
+
+    Measurements of several sessions (runtime versions) are fitted with a latency scale per
+    session; the coefficients describe `reference_session` (default: the one with the most
+    rows). `prior` (another profile's coefficients) is what a kind the measurements never
+    show keeps. The held-out residuals give the profile's 80% interval.
+    """
     if not measurements:
         raise TargetError(f"no measurements for target {profile.name}")
     for m in measurements:
         profile.check_precision(m.precision)
     feats = [m.features_on(profile) for m in measurements]
     ys = [m.latency_ms for m in measurements]
-    coefs = fit_coefficients(feats, ys)
-    pred = [predict_ms(f, coefs, profile.precisions) for f in feats]
+    sessions = [m.session for m in measurements]
+    ref = reference_session or max(sorted(set(sessions)), key=sessions.count)
+    if ref not in sessions:
+        raise TargetError(
+            f"no measurements of session {ref!r}; they are of {sorted(set(sessions))}"
+        )
+    fit_args = {"reference": ref, "prior": prior, "precisions": profile.precisions}
+    coefs, scale = fit_sessions(feats, ys, sessions, **fit_args)
+    pred = [
+        predict_ms(f, coefs, profile.precisions) * scale[s]
+        for f, s in zip(feats, sessions, strict=True)
+    ]
     fit = fit_quality(pred, ys)
     held_out: dict[str, dict[str, Any]] = {}
+    residuals: dict[str, tuple[float, ...]] = {}
     families = sorted({m.family for m in measurements})
     for fam in families if len(families) > 1 else []:
         train = [i for i, m in enumerate(measurements) if m.family != fam]
         test = [i for i, m in enumerate(measurements) if m.family == fam]
-        c = fit_coefficients([feats[i] for i in train], [ys[i] for i in train])
-        p = [predict_ms(feats[i], c, profile.precisions) for i in test]
+        p = held_out_predictions(profile, measurements, train, test, **fit_args)
         base = _macs_baseline_by_precision(measurements, train, test)
+        measured = [ys[i] for i in test]
+        residuals[fam] = tuple(log_ratios(p, measured))
         held_out[fam] = {
-            "model": fit_quality(p, [ys[i] for i in test]).to_json(),
-            "macs_baseline": fit_quality(base, [ys[i] for i in test]).to_json(),
+            "model": fit_quality(p, measured).to_json(),
+            "macs_baseline": fit_quality(base, measured).to_json(),
         }
+    if residuals:
+        flat = [r for rs in residuals.values() for r in rs]
+        interval = interval_from(
+            flat, basis=f"leave-one-family-out residuals of {len(flat)} held-out measurements"
+        )
+    else:  # one family: in-sample residuals understate the error, and it is said
+        interval = interval_from(
+            log_ratios(pred, ys),
+            basis=f"in-sample residuals of {len(ys)} measurements (one family)",
+        )
     cal = Calibration(
         source=source,
         rows=len(measurements),
         fitted_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         fit=fit.to_json(),
         cross_validation=held_out,
+        interval=interval.to_json(),
+        sessions={k: round(v, 4) for k, v in scale.items()},
     )
-    return CalibrationReport(profile.with_calibration(coefs, cal), fit, held_out)
+    return CalibrationReport(profile.with_calibration(coefs, cal), fit, held_out, residuals)
+
+
+def transfer_residuals(
+    source: TargetProfile, device: TargetProfile, measurements: Sequence[Measurement]
+) -> list[float]:
+    """log(measured / predicted) of `device`'s measurements predicted by a transfer: the
+    `source` profile's fitted efficiencies on `device`'s peaks and bandwidth. What moving a
+    fit between two devices costs, for the interval of a profile that is such a transfer."""
+    moved = replace(device, coefficients=dict(source.coefficients))
+    pred = [predict_with(moved, m.ops) for m in measurements]
+    return log_ratios(pred, [m.latency_ms for m in measurements])
+
+
+@dataclass(frozen=True)
+class HeldOutPoint:
+    """One measurement predicted by a profile fitted without its family, with the interval
+    that fit gives (its own leave-one-family-out residuals: nothing of the family is seen)."""
+
+    model: str
+    family: str
+    measured_ms: float
+    predicted_ms: float
+    low_ms: float
+    high_ms: float
+
+    @property
+    def inside(self) -> bool:
+        return self.low_ms <= self.measured_ms <= self.high_ms
+
+
+def predict_family_unseen(
+    profile: TargetProfile,
+    measurements: Sequence[Measurement],
+    family: str,
+    *,
+    reference_session: str | None = None,
+    prior: dict[str, float] | None = None,
+) -> list[HeldOutPoint]:
+    """Refit `profile` on every measurement but `family`'s and predict those, each with the
+    refitted profile's 80% interval: an honest check of the interval's coverage."""
+    train = [m for m in measurements if m.family != family]
+    test = [m for m in measurements if m.family == family]
+    if not test or not train:
+        raise TargetError(f"family {family!r} must be some but not all of the measurements")
+    fitted = calibrate(
+        profile, train, source="held-out check", reference_session=reference_session, prior=prior
+    ).profile
+    interval = fitted.interval()
+    assert interval is not None  # calibrate always sets one
+    out = []
+    for m in test:
+        ms = predict_with(fitted, m.ops) * fitted.calibration.sessions.get(m.session, 1.0)
+        low, high = interval.bounds(ms)
+        out.append(HeldOutPoint(m.model, family, m.latency_ms, ms, low, high))
+    return out
+
+
+def held_out_predictions(
+    profile: TargetProfile,
+    measurements: Sequence[Measurement],
+    train: Sequence[int],
+    test: Sequence[int],
+    *,
+    reference: str,
+    prior: dict[str, float] | None = None,
+    precisions: Sequence[str] = (),
+) -> list[float]:
+    """Predictions for `test` by a model fitted on `train` alone, in each test row's session
+    (a session the training rows lack is taken as the reference)."""
+    ms = measurements
+    c, sc = fit_sessions(
+        [ms[i].features_on(profile) for i in train],
+        [ms[i].latency_ms for i in train],
+        [ms[i].session for i in train],
+        reference=reference,
+        prior=prior,
+        precisions=precisions,
+    )
+    return [
+        predict_ms(ms[i].features_on(profile), c, precisions) * sc.get(ms[i].session, 1.0)
+        for i in test
+    ]
 
 
 def _macs_baseline_by_precision(
@@ -176,7 +309,12 @@ def read_measurements(
         ops = _cached_ops(model_id, build, log)
         prec = str(row["precision"])
         at = tuple(at_precision(ops, prec))
-        out.append(Measurement(model_id, family, prec, float(row[lat_col]), total_macs(at), at))
+        session = str(row["session"]) if isinstance(row.get("session"), str) else p.stem
+        out.append(
+            Measurement(
+                model_id, family, prec, float(row[lat_col]), total_macs(at), at, session=session
+            )
+        )
     return out
 
 
@@ -227,9 +365,24 @@ def _reference(exporter: ReferenceExporter | None) -> ReferenceExporter:
     return exporter
 
 
+@functools.cache
+def shipped_opwork() -> dict[str, list[dict[str, Any]]]:
+    """The operator work of the reference networks the shipped measurements name, by model
+    id (written by scripts/calibrate_profiles.py): refitting a shipped profile builds no
+    network."""
+    try:
+        with gzip.open(REFERENCE_OPWORK, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
 def _cached_ops(
     model_id: str, build: Callable[[Path], Path], log: Callable[[str], None] | None
 ) -> list[OpWork]:
+    shipped = shipped_opwork().get(model_id)
+    if shipped is not None:
+        return [OpWork.from_json(d) for d in shipped]
     cache = cache_root() / "opwork" / f"{model_id}.json"
     if cache.is_file():
         return [OpWork.from_json(d) for d in json.loads(cache.read_text())]

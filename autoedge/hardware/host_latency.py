@@ -31,6 +31,15 @@ class LatencyMeasurement:
     source: str = "measured"  # "measured" on a device, or "predicted" by a calibrated model
     detail: str = ""  # where the number came from: the runtime's versions, or the calibration
     p10_ms: float | None = None  # with p90_ms, the spread of the runs (None: not measured)
+    low_ms: float | None = None  # a prediction's 80% interval (None: measured, see the runs)
+    high_ms: float | None = None
+
+    @property
+    def bounds_ms(self) -> tuple[float, float]:
+        """The 80% range of the latency: a prediction's interval, else the runs' p10-p90."""
+        if self.low_ms is not None and self.high_ms is not None:
+            return self.low_ms, self.high_ms
+        return (self.p10_ms if self.p10_ms is not None else self.min_ms), self.p90_ms
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,6 +16,7 @@ measurements never show keeps a sensible value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -119,6 +120,46 @@ def fit_coefficients(
     return {n: float(v / s) for n, v, s in zip(names, sol, scale, strict=True)}
 
 
+def fit_sessions(
+    rows: Sequence[dict[str, float]],
+    latencies_ms: Sequence[float],
+    sessions: Sequence[str],
+    *,
+    reference: str,
+    prior: dict[str, float] | None = None,
+    precisions: Sequence[str] = (),
+    rounds: int = 30,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Coefficients for the `reference` measurement session and each session's latency
+    scale against it (1.0 for the reference).
+
+    The same network on the same device differs between runtime versions; measurements of
+    several sessions are fitted together by dividing each session's latencies by its scale
+    (the geometric mean of measured / predicted over its rows), alternating with the fit.
+    """
+    names = sorted(set(sessions))
+    scale = dict.fromkeys(names, 1.0)
+    ys = np.asarray(latencies_ms, dtype=float)
+    coefs: dict[str, float] = {}
+    for _ in range(rounds if len(names) > 1 else 1):
+        adjusted = [y / scale[s] for y, s in zip(ys, sessions, strict=True)]
+        coefs = fit_coefficients(rows, adjusted, prior=prior, precisions=precisions)
+        pred = np.array([predict_ms(r, coefs, precisions) for r in rows])
+        new = {}
+        for name in names:
+            idx = [i for i, s in enumerate(sessions) if s == name]
+            ok = [i for i in idx if pred[i] > 0]
+            geo = float(np.exp(np.mean(np.log(ys[ok] / pred[ok])))) if ok else 1.0
+            new[name] = geo
+        ref = new.get(reference, 1.0)
+        new = {k: v / ref for k, v in new.items()}
+        done = all(abs(math.log(new[k] / scale[k])) < 1e-6 for k in names)
+        scale = new
+        if done:
+            break
+    return coefs, scale
+
+
 @dataclass(frozen=True)
 class FitQuality:
     """How well predictions match measurements."""
@@ -165,6 +206,7 @@ __all__ = [
     "features",
     "fit_coefficients",
     "fit_quality",
+    "fit_sessions",
     "macs_baseline",
     "predict_ms",
 ]

@@ -18,6 +18,7 @@ import yaml
 from autoedge.atomic_files import write_text_atomic
 from autoedge.errors import TargetError
 from autoedge.fields import reject_unknown_fields
+from autoedge.hardware.latency_interval import LatencyInterval
 from autoedge.hardware.onnx_graph import ELEMENT_BYTES
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -34,9 +35,18 @@ class Calibration:
     fitted_at: str = ""
     fit: dict[str, float] = field(default_factory=dict)  # in-sample mape / within_10 / tau
     cross_validation: dict[str, Any] = field(default_factory=dict)  # leave-one-family-out
+    interval: dict[str, Any] = field(default_factory=dict)  # LatencyInterval json; {}: none
+    sessions: dict[str, float] = field(default_factory=dict)  # session -> latency scale
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def held_out_mape(self) -> float | None:
+        """Mean absolute % error over every held-out measurement (families weighted by their
+        rows), None without a cross-validation."""
+        parts = [q["model"] for q in self.cross_validation.values() if "model" in q]
+        n = sum(p["n"] for p in parts)
+        return sum(p["mape"] * p["n"] for p in parts) / n if n else None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
@@ -61,6 +71,7 @@ class TargetProfile:
     aliases: tuple[str, ...] = ()
     kind_groups: dict[str, str] = field(default_factory=dict)  # op kinds sharing a coefficient
     device_id: str = ""  # the device's name in measurement files (their `device` column)
+    runtime_version: str = ""  # the runtime version (measurement session) the fit describes
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -90,6 +101,11 @@ class TargetProfile:
                 f"target {self.name} ({self.runtime}) does not execute {precision}; it runs "
                 f"{', '.join(self.precisions)}"
             )
+
+    def interval(self) -> LatencyInterval | None:
+        """The 80% interval of this profile's predictions, None when it has none."""
+        data = self.calibration.interval
+        return LatencyInterval.from_json(data) if data else None
 
     def with_calibration(
         self, coefficients: dict[str, float], calibration: Calibration

@@ -17,6 +17,7 @@ from autoedge.cache import cache_root
 from autoedge.errors import TargetError
 from autoedge.hardware.calibration import predict_with
 from autoedge.hardware.host_latency import LatencyMeasurement, measure_host_latency
+from autoedge.hardware.latency_interval import LatencyInterval
 from autoedge.hardware.onnx_graph import (
     OpWork,
     compute_precisions,
@@ -101,7 +102,9 @@ class PredictedTarget:
         ms = predict_with(self.profile, work)
         cal = self.profile.calibration
         return predicted_latency(
-            ms, f"{self.profile.name} {prec} model ({self.origin}); calibration: {cal.source}"
+            ms,
+            f"{self.profile.name} {prec} model ({self.origin}); calibration: {cal.source}",
+            self.profile.interval(),
         )
 
 
@@ -113,9 +116,15 @@ def runnable_work(profile: TargetProfile, ops: list[OpWork], precision: str | No
     return work
 
 
-def predicted_latency(ms: float, detail: str) -> LatencyMeasurement:
-    """A latency that a model predicted (no runs, no spread), labelled `predicted`."""
+def predicted_latency(
+    ms: float, detail: str, interval: LatencyInterval | None = None
+) -> LatencyMeasurement:
+    """A latency that a model predicted (no runs, no spread), labelled `predicted`, with the
+    profile's 80% interval around it when it has one."""
+    low, high = interval.bounds(ms) if interval is not None else (None, None)
     return LatencyMeasurement(
+        low_ms=low,
+        high_ms=high,
         median_ms=ms,
         p90_ms=ms,
         p10_ms=ms,

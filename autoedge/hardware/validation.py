@@ -30,6 +30,7 @@ from typing import Any
 from autoedge.errors import AutoEdgeError
 from autoedge.hardware.calibration import predict_with, profile_features
 from autoedge.hardware.host_latency import LatencyMeasurement
+from autoedge.hardware.latency_interval import interval_from
 from autoedge.hardware.latency_model import fit_coefficients, fit_quality, predict_ms
 from autoedge.hardware.onnx_graph import graph_work, ops_precision, total_macs
 from autoedge.hardware.profiles import Calibration, TargetProfile, load_profile, save_profile
@@ -42,6 +43,8 @@ MODELS_DIR = ".validate"
 DEPLOYED_MODEL = "model.onnx"
 #: Device measurements from which every coefficient is refitted (below: one scale factor).
 FULL_REFIT_ROWS = 8
+#: Checks needed before the device's own residuals replace the profile's interval.
+INTERVAL_CHECKS = 5
 #: Timed runs per device measurement.
 DEVICE_RUNS = 20
 
@@ -112,6 +115,7 @@ class ValidatedTarget:
         return predicted_latency(
             ms,
             f"{self.name} {ops_precision(work)} model refitted on {self.device.name}: {cal.source}",
+            self.profile.interval(),
         )
 
     def check(self, number: int, key: str, predicted_ms: float) -> str | None:
@@ -205,8 +209,24 @@ def refit(profile: TargetProfile, checks: list[DeviceCheck], *, device: str) -> 
         rows=len(checks),
         fitted_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         fit=fit_quality(predicted, measured).to_json(),
+        interval=_checked_interval(profile, checks),
     )
     return replace(profile, coefficients=coefs, calibration=cal)
+
+
+def _checked_interval(profile: TargetProfile, checks: list[DeviceCheck]) -> dict[str, Any]:
+    """The interval once the device has spoken: from leave-one-out residuals of the shipped
+    model scaled to the other checks (the device's own error), when there are
+    INTERVAL_CHECKS of them; before that the profile's own."""
+    if len(checks) < INTERVAL_CHECKS:
+        return dict(profile.calibration.interval)
+    logs = [
+        math.log(c.measured_ms / predict_ms(c.features, profile.coefficients, profile.precisions))
+        for c in checks
+    ]
+    residuals = [v - _mean(logs[:i] + logs[i + 1 :]) for i, v in enumerate(logs)]
+    basis = f"leave-one-out residuals of {len(checks)} checks on the device"
+    return interval_from(residuals, basis=basis).to_json()
 
 
 def load_checks(folder: Path) -> list[DeviceCheck]:

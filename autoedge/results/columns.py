@@ -21,6 +21,8 @@ BASE_COLUMNS: tuple[str, ...] = (
     "latency_ms",
     "latency_p90_ms",
     "latency_p10_ms",
+    "latency_low_ms",
+    "latency_high_ms",
     "latency_search_ms",
     "latency_spread",
     "latency_source",
@@ -61,6 +63,9 @@ TEXT_COLUMNS: tuple[str, ...] = (
 )
 """Columns read back from CSV as strings, with missing values as ""."""
 
+LATENCY_BOUNDS: dict[str, str] = {"point": "latency_ms", "high": "latency_high_ms"}
+"""What a latency bound binds: the point latency, or the upper end of its 80% range."""
+
 OBJECTIVE_COLUMNS: dict[str, tuple[str, str]] = {
     "accuracy": ("accuracy", "maximize"),
     "latency": ("latency_ms", "minimize"),
@@ -76,6 +81,8 @@ LATER_COLUMNS: tuple[str, ...] = (
     "accuracy_low",
     "accuracy_high",
     "latency_p10_ms",
+    "latency_low_ms",
+    "latency_high_ms",
     "latency_search_ms",
     "steps",
 )

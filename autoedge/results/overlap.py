@@ -36,11 +36,15 @@ def indistinguishable(front: pd.DataFrame, objectives: tuple[str, ...]) -> dict[
     """Trial number -> the other front points whose intervals overlap its own on every
     objective (only points that have such a twin are keys)."""
     columns = [OBJECTIVE_COLUMNS[name][0] for name in objectives]
-    rows = [(int(r["number"]), [objective_interval(r, c) for c in columns]) for _, r in front.iterrows()]
+    rows = [
+        (int(r["number"]), [objective_interval(r, c) for c in columns]) for _, r in front.iterrows()
+    ]
     out: dict[int, list[int]] = {}
     for i, (a, ia) in enumerate(rows):
         for b, ib in rows[i + 1 :]:
-            if all(lo1 <= hi2 and lo2 <= hi1 for (lo1, hi1), (lo2, hi2) in zip(ia, ib, strict=True)):
+            if all(
+                lo1 <= hi2 and lo2 <= hi1 for (lo1, hi1), (lo2, hi2) in zip(ia, ib, strict=True)
+            ):
                 out.setdefault(a, []).append(b)
                 out.setdefault(b, []).append(a)
     return {k: sorted(v) for k, v in out.items()}

@@ -10,6 +10,7 @@ import pandas as pd
 
 from autoedge.errors import RunError
 from autoedge.results._frame import numeric
+from autoedge.results.columns import LATENCY_BOUNDS
 
 
 def pick_point(
@@ -19,12 +20,19 @@ def pick_point(
     max_size_kb: float | None = None,
     max_memory_kb: float | None = None,
     min_accuracy: float | None = None,
+    latency_bound: str = "point",
 ) -> pd.Series | None:
     """The most accurate row meeting every given bound (ties go to lower latency_ms), or None.
 
     kB means 1000 bytes (size_bytes / 1000, peak_memory_bytes / 1000); `min_accuracy` is a
-    fraction 0..1. A row with a missing value for a bounded metric does not qualify.
+    fraction 0..1; `latency_bound` "high" binds `max_latency_ms` on the upper end of each
+    row's 80% latency range (latency_high_ms). A row with a missing value for a bounded metric
+    does not qualify.
     """
+    if latency_bound not in LATENCY_BOUNDS:
+        raise RunError(
+            f"latency_bound must be one of {', '.join(LATENCY_BOUNDS)}, got {latency_bound!r}"
+        )
     _check_bound("max_latency_ms", max_latency_ms)
     _check_bound("max_size_kb", max_size_kb)
     _check_bound("max_memory_kb", max_memory_kb)
@@ -40,7 +48,7 @@ def pick_point(
     latency = numeric(front, "latency_ms")
     keep = np.isfinite(accuracy)
     if max_latency_ms is not None:
-        keep &= latency <= max_latency_ms
+        keep &= numeric(front, LATENCY_BOUNDS[latency_bound]) <= max_latency_ms
     if max_size_kb is not None:
         keep &= numeric(front, "size_bytes") / 1000.0 <= max_size_kb
     if max_memory_kb is not None:

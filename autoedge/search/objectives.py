@@ -9,7 +9,7 @@ from typing import Any
 from autoedge.errors import SearchError
 from autoedge.evaluate.result import EvalResult
 from autoedge.fields import reject_unknown_fields
-from autoedge.results.columns import OBJECTIVE_COLUMNS
+from autoedge.results.columns import LATENCY_BOUNDS, OBJECTIVE_COLUMNS
 
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("accuracy", "latency", "size")
 
@@ -69,16 +69,24 @@ class Constraints:
     """Upper bounds on costs and a lower bound on accuracy (a fraction); None = unbounded.
 
     kB means 1000 bytes. `violations` follows Optuna's convention: one value per bound,
-    <= 0 where it is met, the relative excess where it is not.
+    <= 0 where it is met, the relative excess where it is not. `latency_bound` says which
+    latency `max_latency_ms` binds: "point" (the measured median or the prediction) or "high"
+    (the upper end of its 80% range: a prediction's interval, a measurement's p90).
     """
 
     max_latency_ms: float | None = None
     max_size_kb: float | None = None
     max_memory_kb: float | None = None
     min_accuracy: float | None = None
+    latency_bound: str = "point"
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
+        if self.latency_bound not in LATENCY_BOUNDS:
+            raise SearchError(
+                f"--latency-bound must be one of {', '.join(LATENCY_BOUNDS)}, got "
+                f"{self.latency_bound!r}"
+            )
+        for name, value in self.limits().items():
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -91,15 +99,19 @@ class Constraints:
                 f"{self.min_accuracy}"
             )
 
+    def limits(self) -> dict[str, float | None]:
+        """The bounds by name (None: unbounded)."""
+        return {k: v for k, v in asdict(self).items() if k != "latency_bound"}
+
     @property
     def active(self) -> bool:
-        return any(v is not None for v in asdict(self).values())
+        return any(v is not None for v in self.limits().values())
 
     def _bounds(self) -> list[tuple[str, str, float, float]]:
         """(name, metric, bound, sign): sign +1 for an upper bound, -1 for a lower one."""
         out = []
         if self.max_latency_ms is not None:
-            out.append(("max_latency_ms", "latency_ms", self.max_latency_ms, 1.0))
+            out.append(("max_latency_ms", self.latency_column, self.max_latency_ms, 1.0))
         if self.max_size_kb is not None:
             out.append(("max_size_kb", "size_bytes", self.max_size_kb * 1000, 1.0))
         if self.max_memory_kb is not None:
@@ -107,6 +119,11 @@ class Constraints:
         if self.min_accuracy is not None:
             out.append(("min_accuracy", "accuracy", self.min_accuracy, -1.0))
         return out
+
+    @property
+    def latency_column(self) -> str:
+        """The result field `max_latency_ms` binds."""
+        return LATENCY_BOUNDS[self.latency_bound]
 
     def violations(self, result: EvalResult | None) -> dict[str, float]:
         """Per active bound, <= 0 when met (a failed result violates each by 1)."""
@@ -134,7 +151,8 @@ class Constraints:
     def describe(self) -> str:
         parts = []
         if self.max_latency_ms is not None:
-            parts.append(f"latency <= {self.max_latency_ms:g} ms")
+            which = " (upper end of its 80% range)" if self.latency_bound == "high" else ""
+            parts.append(f"latency{which} <= {self.max_latency_ms:g} ms")
         if self.max_size_kb is not None:
             parts.append(f"size <= {self.max_size_kb:g} kB")
         if self.max_memory_kb is not None:

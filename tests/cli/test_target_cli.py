@@ -59,6 +59,33 @@ def test_rpi4_int8_is_predicted_faster_than_fp32(mnv3_large: Path, tmp_path: Pat
     assert 0 < res["int8"]["latency_ms"] < res["fp32"]["latency_ms"]
 
 
+def test_predictions_carry_an_interval_wider_for_a_transfer(
+    mnv3_large: Path, tmp_path: Path
+) -> None:
+    """Acceptance (issue 23): low < point < high; `jetson` (the Orin Nano, a transfer of the
+    Xavier fit) has a wider relative interval than `jetson-xavier` (a calibration)."""
+    width = {}
+    for target in ("jetson", "jetson-xavier"):
+        r = autoedge(
+            "latency",
+            str(mnv3_large),
+            "--target",
+            target,
+            "--precision",
+            "fp16",
+            "--json",
+            env=_env(tmp_path),
+        )
+        assert r.returncode == 0, r.stderr
+        d = json.loads(r.stdout)
+        assert 0 < d["latency_low_ms"] < d["latency_ms"] < d["latency_high_ms"]
+        assert d["calibration"]["interval"]["level"] == 0.8
+        width[target] = (d["latency_high_ms"] - d["latency_low_ms"]) / d["latency_ms"]
+    assert width["jetson"] > width["jetson-xavier"]
+    text = autoedge("latency", str(mnv3_large), "--target", "jetson", env=_env(tmp_path))
+    assert text.returncode == 0 and "(predicted, " in text.stdout
+
+
 def test_a_precision_the_runtime_lacks_is_refused(mnv3_large: Path, tmp_path: Path) -> None:
     r = autoedge(
         "latency",
@@ -80,6 +107,10 @@ def test_targets_lists_runtime_precisions_and_calibration(tmp_path: Path) -> Non
     assert {"host", "rpi4", "jetson-nano", "jetson-orin-nano", "jetson-xavier"} <= set(rows)
     assert rows["host"]["latency"] == "measured" and rows["rpi4"]["latency"] == "predicted"
     assert "jetson" in rows["jetson-orin-nano"]["aliases"]
+    for name in ("rpi4", "jetson-nano", "jetson-orin-nano", "jetson-xavier"):
+        assert rows[name]["interval"]["low"] < 1 < rows[name]["interval"]["high"]
+    assert rows["jetson-xavier"]["held_out_mape"] > 0
+    assert "d8b43bd" in rows["jetson-xavier"]["runtime_version"]
 
 
 def test_calibrate_writes_a_profile_and_cross_validates(tmp_path: Path) -> None:
@@ -221,3 +252,32 @@ def test_validate_on_bad_input(extra: list[str], message: str, tmp_path: Path) -
     assert r.returncode == 2 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_latency_budget_can_bind_the_upper_end_of_the_interval(tmp_path: Path) -> None:
+    """Acceptance (issue 23): `--latency-bound high` keeps on the front only points whose
+    80% interval ends within the budget (about 90% odds on the device), and says so."""
+    run = tmp_path / "run"
+    bound = 0.75
+    r = autoedge(
+        "search", "--space", "tiny", "--data", "digits", "--target", "jetson",
+        "--budget", "6", "--rungs", "1", "--epochs", "1", "--subset", "300",
+        "--teacher", "none", "--no-warm-start", "--max-latency-ms", str(bound),
+        "--latency-bound", "high", "--out", str(run), "--json",
+        env=_env(tmp_path),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "upper end of its 80% range" in r.stderr
+    front = pd.read_csv(run / "pareto.csv")
+    trials = pd.read_csv(run / "trials.csv")
+    assert len(front) and (front["latency_high_ms"] <= bound).all()
+    assert (front["latency_low_ms"] < front["latency_ms"]).all()
+    # some candidate meets the budget on its point estimate but not on its upper end
+    only_point = trials[(trials["latency_ms"] <= bound) & (trials["latency_high_ms"] > bound)]
+    assert len(only_point) and not set(only_point["number"]) & set(front["number"])
+    picked = autoedge(
+        "pick", str(run), "--max-latency-ms", str(bound), "--latency-bound", "high", "--json",
+        env=_env(tmp_path),
+    )  # fmt: skip
+    assert picked.returncode == 0, picked.stderr
+    assert json.loads(picked.stdout)["latency_high_ms"] <= bound

@@ -7,7 +7,13 @@ import random
 
 from autoedge.hardware.latency_model import predict_ms
 from autoedge.hardware.profiles import shipped_profiles
-from autoedge.hardware.validation import FULL_REFIT_ROWS, DeviceCheck, load_checks, refit
+from autoedge.hardware.validation import (
+    FULL_REFIT_ROWS,
+    INTERVAL_CHECKS,
+    DeviceCheck,
+    load_checks,
+    refit,
+)
 
 RPI4 = shipped_profiles()["rpi4"]
 
@@ -65,6 +71,18 @@ def test_enough_checks_refit_every_coefficient_when_that_fits_better() -> None:
     assert "every coefficient refitted" in full.calibration.source
     assert _mape(full, checks) < 0.5 * _mape(few, checks)
     assert math.isclose(full.calibration.fit["mape"] / 100, _mape(full, checks), abs_tol=1e-5)
+
+
+def test_the_interval_narrows_once_the_device_has_spoken() -> None:
+    """A device 4x faster than the shipped rpi4 model, consistently: from INTERVAL_CHECKS
+    checks on, the interval is the checks' own (narrow); before, the profile's."""
+    truth = {k: v * 0.25 for k, v in RPI4.coefficients.items()}
+    checks = _checks(INTERVAL_CHECKS, truth)
+    before = refit(RPI4, checks[:-1], device="agent:d:1").interval()
+    after = refit(RPI4, checks, device="agent:d:1").interval()
+    assert before == RPI4.interval()
+    assert after is not None and before is not None
+    assert after.width < 0.1 * before.width and "checks on the device" in after.basis
 
 
 def test_checks_are_read_back_and_a_cut_line_is_skipped(tmp_path) -> None:

@@ -46,3 +46,13 @@ def test_none_when_nothing_qualifies(front) -> None:
 def test_bad_bound_is_a_run_error(front) -> None:
     with pytest.raises(RunError, match="max_latency_ms"):
         pick_point(front, max_latency_ms=-1)
+
+
+def test_a_latency_bound_on_the_upper_end_of_the_interval(front) -> None:
+    front = front.assign(latency_high_ms=front["latency_ms"] * 1.4)
+    assert pick_point(front, max_latency_ms=10.0)["number"] == 2  # 6 ms, its high end 8.4
+    assert pick_point(front, max_latency_ms=8.0, latency_bound="high")["number"] == 0
+    assert pick_point(front.drop(columns="latency_high_ms"), max_latency_ms=8.0,
+                      latency_bound="high") is None  # fmt: skip
+    with pytest.raises(RunError, match="latency_bound"):
+        pick_point(front, max_latency_ms=8.0, latency_bound="p95")

@@ -224,6 +224,8 @@ class OptunaBackend(Backend):
                 latency_ms=again["latency_ms"],
                 latency_p10_ms=again["latency_p10_ms"],
                 latency_p90_ms=again["latency_p90_ms"],
+                latency_low_ms=again["latency_p10_ms"],
+                latency_high_ms=again["latency_p90_ms"],
             )
         if t.state == TrialState.RUNNING:
             state = RUNNING
