@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,33 @@ def _baseline_section(trials: pd.DataFrame, front: pd.DataFrame) -> list[str]:
             if "feasible" in b.index and not truthy(b.get("feasible")):
                 verdict += " (it misses the constraints)"
         lines.append(f"{head}: {metrics} — {verdict}")
+        lines += _versus_baseline(b, front)
     return [*lines, ""]
+
+
+def _versus_baseline(b: pd.Series, front: pd.DataFrame) -> list[str]:
+    """The smallest and the fastest front point within 1 point of the baseline's accuracy,
+    as deployed-bytes and latency ratios; only like for like (the same rung, the same
+    latency source)."""
+    if front.empty:
+        return []
+    rung, front_rung = _float(b.get("rung")), numeric(front, "rung")
+    same = np.isfinite(front_rung) & (front_rung == rung) if math.isfinite(rung) else None
+    if same is not None and not same.all():
+        return [f"  - measured at rung {_int(rung)}, the front at a higher one: no ratios"]
+    acc, size, lat = (_float(b.get(c)) for c in ("accuracy", "size_bytes", "latency_ms"))
+    near = front[(numeric(front, "accuracy") >= acc - 0.01) & (front["number"] != b.get("number"))]
+    if near.empty or not all(math.isfinite(v) and v > 0 for v in (acc, size, lat)):
+        return ["  - no other front point within 1 point of its accuracy"]
+    out = []
+    for what, column in (("smallest", "size_bytes"), ("fastest", "latency_ms")):
+        p = near.iloc[int(np.nanargmin(numeric(near, column)))]
+        out.append(
+            f"  - {what} front point within 1 point of its accuracy: trial {_int(p.get('number'))}"
+            f" ({_pct(p.get('accuracy'))}), {size / _float(p.get('size_bytes')):.1f}x smaller, "
+            f"{lat / _float(p.get('latency_ms')):.1f}x faster"
+        )
+    return out
 
 
 def _failed_section(trials: pd.DataFrame) -> list[str]:
@@ -282,6 +309,9 @@ def _ms(value: Any) -> str:
 def _latency(row: pd.Series) -> str:
     text = _ms(row.get("latency_ms"))
     source = _text(row.get("latency_source"))
+    low, high = row.get("latency_low_ms"), row.get("latency_high_ms")
+    if source == "predicted" and finite(low) and finite(high):
+        source += f", 80% {float(low):.3g}-{float(high):.3g}"
     return f"{text} ({source})" if source and text != _MISSING else text
 
 

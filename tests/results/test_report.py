@@ -98,3 +98,30 @@ def test_front_of_infeasible_points_is_flagged(make_trials) -> None:
     front = pareto_front(trials, ["accuracy", "latency"], feasible_only=False)
     text = render_report({}, trials, front, summary={"run": "r"})
     assert "No trial met the constraints" in text
+
+
+def test_the_hand_baseline_against_the_front_as_ratios(make_trials) -> None:
+    """The smallest and the fastest front point within 1 point of the hand baseline's
+    accuracy, as size and latency ratios; none when the baseline was not measured at the
+    front's rung."""
+    rows = [
+        dict(
+            accuracy=0.90, latency_ms=6.0, size_bytes=1_200_000, baseline="mobilenetv3-small-fp32"
+        ),
+        dict(accuracy=0.895, latency_ms=0.5, size_bytes=100_000),  # 12x faster, 12x smaller
+        dict(accuracy=0.892, latency_ms=0.4, size_bytes=400_000),  # 15x faster, 3x smaller
+        dict(accuracy=0.70, latency_ms=0.1, size_bytes=10_000),  # too inaccurate to count
+    ]
+    trials = make_trials(*rows)
+    front = pareto_front(trials, ["accuracy", "latency", "size"])
+    text = render_report({}, trials, front, summary={"run": "r"})
+    assert "smallest front point within 1 point of its accuracy: trial 1" in text
+    assert "12.0x smaller, 12.0x faster" in text
+    assert "fastest front point within 1 point of its accuracy: trial 2" in text
+    assert "3.0x smaller, 15.0x faster" in text
+    rows[0] = {**rows[0], "rung": 0}
+    multi = make_trials(*[{"rung": 2, **r} if i else r for i, r in enumerate(rows)])
+    front = pareto_front(multi, ["accuracy", "latency", "size"])
+    front = front[front["rung"] == 2]
+    text = render_report({}, multi, front, summary={"run": "r"})
+    assert "measured at rung 0, the front at a higher one: no ratios" in text
