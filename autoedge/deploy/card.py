@@ -115,7 +115,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"{100 * m['accuracy']:.2f}% |",
         f"| accuracy promised by the run ({promise['fidelity']} fidelity) | "
         f"{100 * promise['accuracy']:.2f}% |",
-        f"| latency on {tgt['target']} ({tgt['source']}) | {tgt['median_ms']:.3f} ms |",
+        f"| latency on {tgt['target']} ({tgt['source']}) | {tgt['median_ms']:.3f} ms"
+        f"{_interval(tgt)} |",
         f"| latency on host ({host['source']}, {host['machine']}) | {host['median_ms']:.3f} ms |",
         f"| weights as stored in `{MODEL_FILE}` (scales and zero points included) | "
         f"{m['size_bytes']:,} B |",
@@ -160,3 +161,11 @@ def _distillation(card: dict[str, Any]) -> str:
         f"- distillation: alpha {genes.get('kd_alpha')}, temperature "
         f"{genes.get('kd_temperature', '-')} from teacher {card['teacher']}"
     )
+
+
+def _interval(latency: dict[str, Any]) -> str:
+    """The interval of a prediction, e.g. " (80%: 0.688-1.811 ms)"; "" otherwise."""
+    low, high = latency.get("low_ms"), latency.get("high_ms")
+    if latency.get("source") != "predicted" or low is None or high is None:
+        return ""
+    return f" (80%: {low:.3f}-{high:.3f} ms)"

@@ -340,6 +340,9 @@ def _card(
                 "source": result.latency_source,
                 "median_ms": result.latency_ms,
                 "p90_ms": result.latency_p90_ms,
+                # the 80% range: a prediction's interval, a measurement's p10-p90
+                "low_ms": result.latency_low_ms,
+                "high_ms": result.latency_high_ms,
             },
             "host": host,
         },

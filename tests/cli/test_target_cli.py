@@ -281,3 +281,16 @@ def test_a_latency_budget_can_bind_the_upper_end_of_the_interval(tmp_path: Path)
     )  # fmt: skip
     assert picked.returncode == 0, picked.stderr
     assert json.loads(picked.stdout)["latency_high_ms"] <= bound
+    exported = autoedge(
+        "export", str(run), "--max-latency-ms", str(bound), "--latency-bound", "high",
+        "--refit-epochs", "1", "--out", str(tmp_path / "model"), "--json",
+        env=_env(tmp_path),
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    card = json.loads(exported.stdout)["card"]
+    on_target = card["latency"]["target"]
+    assert (
+        on_target["source"] == "predicted" and card["trial"] == json.loads(picked.stdout)["number"]
+    )
+    assert on_target["low_ms"] < on_target["median_ms"] < on_target["high_ms"]
+    assert "(80%: " in (tmp_path / "model" / "model_card.md").read_text()
