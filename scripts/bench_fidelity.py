@@ -88,7 +88,8 @@ def main() -> None:
             "front": len(front),
             "rungs": _rungs(run),
         }
-        for number in [*chosen, *(hand[:1] if args.hand else [])]:
+        extra = [h for h in hand[:1] if h not in chosen] if args.hand else []
+        for number in [*chosen, *extra]:
             row = view.trials[view.trials["number"] == number].iloc[0]
             # the hand baseline is the same candidate, data and seed in every mode: one export
             name = "hand-export" if number in hand else f"{mode}-export-{number}"
