@@ -97,7 +97,9 @@ def fit_coefficients(
     (`coefficient` of an empty fit: PRIOR_KIND per op kind, PRIOR for the overheads; or of
     the `prior` coefficients, read at `precisions`, to update an existing fit).
 
-    Every feature name that is non-zero in some row gets a coefficient.
+    Every feature name that is non-zero in some row gets a coefficient; a `prior`
+    coefficient the rows never show is kept as it is (an update leaves alone what the new
+    measurements cannot speak about).
     """
     y = np.asarray(latencies_ms, dtype=float)
     if len(rows) != len(y) or len(y) == 0:
@@ -117,7 +119,8 @@ def fit_coefficients(
     from scipy.optimize import nnls
 
     sol, _ = nnls(a_aug, b_aug, maxiter=50 * len(names))
-    return {n: float(v / s) for n, v, s in zip(names, sol, scale, strict=True)}
+    fitted = {n: float(v / s) for n, v, s in zip(names, sol, scale, strict=True)}
+    return {**(prior or {}), **fitted}
 
 
 def fit_sessions(

@@ -63,6 +63,19 @@ def test_fit_recovers_known_coefficients() -> None:
     assert q.mape < 1 and q.within_10 == 1.0 and q.kendall_tau > 0.99
 
 
+def test_an_update_keeps_the_prior_of_kinds_the_rows_never_show() -> None:
+    """Refitting with a prior (a device check, jetson-nano on the Xavier fit) leaves the
+    coefficients of kinds absent from the rows at the prior's value."""
+    prior = {"conv@fp16": 1.3, "dwconv@fp16": 3.9, "model_ms": 0.2}
+    rows = [{"conv@fp16": float(c), "model_ms": 1.0} for c in (1.0, 2.0, 3.0, 4.0)]
+    fitted = fit_coefficients(rows, [2.0 * c + 0.5 for c in (1.0, 2.0, 3.0, 4.0)], prior=prior)
+    assert fitted["dwconv@fp16"] == 3.9
+    assert fitted["conv@fp16"] == pytest.approx(2.0, rel=0.1)
+    assert "dwconv@fp16" not in fit_coefficients(rows, [1.0, 2.0, 3.0, 4.0])
+    nano, xavier = shipped_profiles()["jetson-nano"], shipped_profiles()["jetson-xavier"]
+    assert nano.coefficients["dwconv@fp16"] == xavier.coefficients["dwconv@fp16"]
+
+
 def test_missing_precision_borrows_the_kind_and_unknown_gets_the_prior() -> None:
     coefs = {"conv@fp16": 1.5}
     assert coefficient(coefs, "conv@int8", ["fp32", "fp16", "int8"]) == 1.5
