@@ -260,23 +260,25 @@ def fmt(v: Any, spec: str, *, scale: float = 1.0) -> str:
     return "-" if v is None else spec.format(v * scale)
 
 
+def _predicted_range(r: dict[str, Any]) -> str | None:
+    """ "1.600-2.900" for a predicted latency with its 80% interval, else None."""
+    low, high = r.get("latency_low_ms"), r.get("latency_high_ms")
+    if r.get("latency_source") != "predicted" or low is None or high is None:
+        return None
+    return f"{low:.3f}-{high:.3f}"
+
+
 def latency_cell(r: dict[str, Any]) -> str:
     """The latency, with its 80% interval when it is a prediction: "2.100 (1.600-2.900)"."""
-    point = fmt(r.get("latency_ms"), "{:.3f}")
-    low, high = r.get("latency_low_ms"), r.get("latency_high_ms")
-    if r.get("latency_source") == "predicted" and low is not None and high is not None:
-        return f"{point} ({low:.3f}-{high:.3f})"
-    return point
+    point, rng = fmt(r.get("latency_ms"), "{:.3f}"), _predicted_range(r)
+    return f"{point} ({rng})" if rng else point
 
 
 def latency_text(r: dict[str, Any]) -> str:
     """ "2.100 ms (predicted, 1.600-2.900)" or "0.300 ms (measured)"."""
-    cell = latency_cell(r)
+    point, rng = fmt(r.get("latency_ms"), "{:.3f}"), _predicted_range(r)
     source = r.get("latency_source") or "?"
-    if "(" in cell:
-        point, _, rng = cell.partition(" (")
-        return f"{point} ms ({source}, {rng}"
-    return f"{cell} ms ({source})"
+    return f"{point} ms ({source}, {rng})" if rng else f"{point} ms ({source})"
 
 
 def pct(v: Any) -> str:

@@ -225,7 +225,8 @@ def predict_family_unseen(
     assert interval is not None  # calibrate always sets one
     out = []
     for m in test:
-        ms = predict_with(fitted, m.ops) * fitted.calibration.sessions.get(m.session, 1.0)
+        ms = predict_ms(m.features_on(fitted), fitted.coefficients, fitted.precisions)
+        ms *= fitted.calibration.sessions.get(m.session, 1.0)
         low, high = interval.bounds(ms)
         out.append(HeldOutPoint(m.model, family, m.latency_ms, ms, low, high))
     return out

@@ -201,8 +201,8 @@ def _baseline_section(trials: pd.DataFrame, front: pd.DataFrame) -> list[str]:
 
 def _versus_baseline(b: pd.Series, front: pd.DataFrame) -> list[str]:
     """The smallest and the fastest front point within 1 point of the baseline's accuracy,
-    as deployed-bytes and latency ratios; only like for like (the same rung, the same
-    latency source)."""
+    as deployed-bytes and latency ratios; only like for like (the baseline measured at the
+    front's rung; one run, so one target and latency source)."""
     if front.empty:
         return []
     rung, front_rung = _float(b.get("rung")), numeric(front, "rung")
