@@ -28,12 +28,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from autoedge.errors import SearchError
-from autoedge.evaluate.fidelity import Fidelity
+from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
 
 #: The default schedule (see docs/search.md for what it costs against one rung).
 DEFAULT_RUNGS = 3
 DEFAULT_ETA = 3
 MAX_RUNGS = 6
+#: Rung 0 of a multi-fidelity search unless the run says otherwise: cheaper than the
+#: single-fidelity default (DEFAULT_FIDELITY: 1 x 3500 images + 2 fine-tune epochs), since
+#: only the top 1/eta trains on. At the single-fidelity setting rung 0 took half of a
+#: budget-200 search's ~2 h on 2 cores (rung costs in results/bench_fidelity.md).
+RUNG0_FIDELITY = replace(DEFAULT_FIDELITY, subset=2000, finetune_subset=2000, finetune_epochs=1)
+
+
+def default_fidelity(rungs: int) -> Fidelity:
+    """The fidelity a run gets when it names none: rung 0 of the schedule for rungs > 1."""
+    return RUNG0_FIDELITY if rungs > 1 else DEFAULT_FIDELITY
 
 
 @dataclass(frozen=True)

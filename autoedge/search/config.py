@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from autoedge.errors import SearchError
-from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
+from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.limits import TrialLimits
 from autoedge.fields import reject_unknown_fields
-from autoedge.search.asha import DEFAULT_ETA, DEFAULT_RUNGS, RungSchedule
+from autoedge.search.asha import DEFAULT_ETA, DEFAULT_RUNGS, RungSchedule, default_fidelity
 from autoedge.search.objectives import DEFAULT_OBJECTIVES, Constraints, parse_objectives
 from autoedge.space.registry import DEFAULT_SPACE
 
@@ -47,7 +47,8 @@ class RunConfig:
     `validate_on` measures each new front point of a predicted target on that device agent
     and refits the target's model online (hardware/validation.py). `rungs` and `eta` set the
     multi-fidelity schedule (search/asha.py): `budget` counts candidates, and the top 1/eta
-    of each rung carries its training on at the next.
+    of each rung carries its training on at the next. `fidelity` is rung 0's; left out, it is
+    `default_fidelity(rungs)` (cheaper for several rungs than for one).
     """
 
     out: str
@@ -59,7 +60,7 @@ class RunConfig:
     sampler: str = "tpe"
     objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     constraints: Constraints = field(default_factory=Constraints)
-    fidelity: Fidelity = DEFAULT_FIDELITY
+    fidelity: Fidelity = None  # type: ignore[assignment]  # None: default_fidelity(rungs)
     teacher: str = "auto"
     seed: int = 0
     refine: int = 0
@@ -92,6 +93,8 @@ class RunConfig:
                 )
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
         RungSchedule(self.rungs, self.eta)  # checks both
+        if self.fidelity is None:
+            object.__setattr__(self, "fidelity", default_fidelity(self.rungs))
         _check_ray_settings(self)
         if self.validate_on is not None:
             if not (isinstance(self.validate_on, str) and self.validate_on.startswith("agent:")):
@@ -143,7 +146,8 @@ class RunConfig:
             from autoedge.search.pool import default_workers
 
             options = {**options, "workers": default_workers()}
-        return cls.from_json(_merge(cls(out=out).to_json(), {**options, "out": out}))
+        base = cls(out=out, rungs=options.get("rungs", DEFAULT_RUNGS))
+        return cls.from_json(_merge(base.to_json(), {**options, "out": out}))
 
     def resumed_with(self, options: dict[str, Any]) -> RunConfig:
         """This stored config with the user's explicit options applied.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
 from autoedge.errors import SearchError
+from autoedge.evaluate.fidelity import DEFAULT_FIDELITY
 from autoedge.evaluate.result import EvalResult, failed_result
 from autoedge.search import Constraints, RunConfig, default_out, parse_objectives
+from autoedge.search.asha import RUNG0_FIDELITY
 from autoedge.search.objectives import objective_values
 
 
@@ -65,7 +68,7 @@ def test_config_json_round_trip_and_validation():
         "/tmp/r", {"budget": 5, "constraints": {"max_latency_ms": 2}, "fidelity": {"epochs": 1}}
     )
     assert c.constraints.max_latency_ms == 2 and c.fidelity.epochs == 1
-    assert c.fidelity.subset == 3500  # unspecified fidelity fields keep their defaults
+    assert c.fidelity.subset == 2000  # unspecified fidelity fields keep rung 0's defaults
     assert RunConfig.from_json(c.to_json()) == c
     with pytest.raises(SearchError, match="--budget"):
         RunConfig(out="x", budget=0)
@@ -73,6 +76,18 @@ def test_config_json_round_trip_and_validation():
         RunConfig(out="x", sampler="cmaes")
     with pytest.raises(SearchError, match="unknown run settings"):
         RunConfig.from_json({**c.to_json(), "colour": "red"})
+
+
+def test_rung_zero_is_cheaper_than_a_single_fidelity_run_unless_the_run_names_it():
+    multi, single = RunConfig(out="x"), RunConfig(out="x", rungs=1)
+    assert multi.fidelity == RUNG0_FIDELITY and single.fidelity == DEFAULT_FIDELITY
+    assert multi.fidelity.subset < single.fidelity.subset
+    assert multi.fidelity.finetune_epochs < single.fidelity.finetune_epochs
+    assert RunConfig.from_options("/tmp/r", {"rungs": 1}).fidelity == DEFAULT_FIDELITY
+    named = RunConfig.from_options("/tmp/r", {"fidelity": {"subset": 300}})
+    assert named.fidelity == replace(RUNG0_FIDELITY, subset=300)
+    stored = RunConfig.from_json({**single.to_json(), "rungs": 3})
+    assert stored.fidelity == DEFAULT_FIDELITY  # a stored run keeps the fidelity it ran
 
 
 def test_resume_changes_only_budget_and_refine():
