@@ -60,6 +60,10 @@ class TargetError(AutoEdgeError):
     """A target is unknown, cannot run a precision, or its device/agent cannot be reached."""
 
 
+class DeviceError(AutoEdgeError):
+    """A `--device` that is malformed or that this machine cannot give (no such GPU)."""
+
+
 class VerificationError(AutoEdgeError):
     """An exported model does not deliver what was promised (accuracy, hash, latency)."""
 

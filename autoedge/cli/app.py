@@ -15,7 +15,7 @@ from autoedge.cli import run_render as render
 from autoedge.cli.agent_commands import agent_app
 from autoedge.cli.consoles import err, out
 from autoedge.cli.deploy_commands import export_cmd, verify_cmd
-from autoedge.cli.run_commands import pick_cmd, search_cmd, show_cmd
+from autoedge.cli.run_commands import Device, pick_cmd, search_cmd, show_cmd
 from autoedge.cli.target_commands import calibrate_cmd, latency_cmd, targets_cmd
 from autoedge.errors import AutoEdgeError
 
@@ -131,6 +131,7 @@ def evaluate_cmd(
     keep: Annotated[
         str | None, typer.Option(help="Keep the exported ONNX files in this folder.")
     ] = None,
+    device: Device = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train, compress, export and measure one candidate; print its EvalResult.
@@ -151,14 +152,27 @@ def evaluate_cmd(
     fidelity = DEFAULT_FIDELITY.with_budget(epochs=epochs, subset=subset)
     dataset = get_dataset(data)
     from autoedge.evaluate import evaluate, prepare_teacher  # torch: after the checks
+    from autoedge.evaluate.devices import check_device
+
+    check_device(device or "auto")  # a GPU that is not here: exit 2 before any training
 
     err.print(f"data: {dataset.describe()}", markup=False)
     teach = None
     if cand.kd_alpha > 0:
-        teach = prepare_teacher(teacher, dataset, log=lambda m: err.print(m, markup=False))
+        teach = prepare_teacher(
+            teacher, dataset, log=lambda m: err.print(m, markup=False), device=device or "auto"
+        )
         if teach is not None:
             err.print(f"teacher: {teach.description}", markup=False)
-    result = evaluate(cand, dataset, target=tgt, fidelity=fidelity, teacher=teach, workdir=keep)
+    result = evaluate(
+        cand,
+        dataset,
+        target=tgt,
+        fidelity=fidelity,
+        teacher=teach,
+        workdir=keep,
+        device=device or "auto",
+    )
     if json_out:
         sys.stdout.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
     else:

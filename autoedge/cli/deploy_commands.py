@@ -10,6 +10,7 @@ import typer
 
 from autoedge.cli.consoles import err, out
 from autoedge.cli.run_commands import (
+    Device,
     JsonOut,
     LatencyBound,
     MaxLatency,
@@ -36,6 +37,7 @@ def export_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the contents of a non-empty --out.")
     ] = False,
+    device: Device = None,
     json_out: JsonOut = False,
 ) -> None:
     """Retrain, compress and export one point of a run as a verified deployable folder.
@@ -63,6 +65,7 @@ def export_cmd(
         refit_epochs=refit_epochs,
         force=force,
         log=lambda m: err.print(m, markup=False),
+        device=device or "auto",
     )
     if json_out:
         sys.stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")

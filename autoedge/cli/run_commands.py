@@ -114,6 +114,14 @@ CpusPerTrial = Annotated[
     float | None, typer.Option(help="ray: CPUs per trial, also its torch threads (1).")
 ]
 GpusPerTrial = Annotated[float | None, typer.Option(help="ray: GPUs per trial (0).")]
+Device = Annotated[
+    str | None,
+    typer.Option(
+        help="Where candidates and the teacher train: auto (default: a GPU when torch sees "
+        "one), cpu, cuda (workers spread over every GPU) or cuda:N. Latency is always the "
+        "target's."
+    ),
+]
 ValidateOn = Annotated[
     str | None,
     typer.Option(
@@ -153,6 +161,7 @@ def search_cmd(
     cpus_per_trial: CpusPerTrial = None,
     gpus_per_trial: GpusPerTrial = None,
     validate_on: ValidateOn = None,
+    device: Device = None,
     json_out: JsonOut = False,
 ) -> None:
     """Search the joint space for the accuracy / latency / size front on a target.
@@ -170,10 +179,16 @@ def search_cmd(
     plan = plan_run(options, out=out_dir, resume=resume, executable_bits=run_target.bits)
     config, tgt = plan.config, run_target.target
     dataset = get_dataset(config.data)
-    render.describe_run(plan, dataset.describe(), tgt)
     session = EvaluationSession(
-        dataset, tgt, teacher=config.teacher, limits=config.limits, log=render.log
+        dataset,
+        tgt,
+        teacher=config.teacher,
+        limits=config.limits,
+        log=render.log,
+        device=config.device,
     )
+    devices = None if config.backend == "ray" else session.worker_devices(config.workers)
+    render.describe_run(plan, dataset.describe(), tgt, devices)
     validator = tgt if isinstance(tgt, ValidatedTarget) else None
     with render.SigtermAsInterrupt(), render.SearchProgress(config.budget, json_out) as bar:
         summary = run_search(plan, session, on_event=bar.update, validator=validator)
@@ -204,6 +219,7 @@ _SETTINGS = (
     "validate_on",
     "rungs",
     "eta",
+    "device",
 )
 _BOUNDS = ("max_latency_ms", "latency_bound", "max_size_kb", "max_memory_kb", "min_accuracy")
 

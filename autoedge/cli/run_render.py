@@ -32,8 +32,11 @@ def log(message: str) -> None:
     err.print(message, markup=False)
 
 
-def describe_run(plan: RunPlan, data: str, target: Target) -> None:
-    """The log lines that open a run: what it searches, how, and what it leaves out."""
+def describe_run(
+    plan: RunPlan, data: str, target: Target, devices: list[str] | None = None
+) -> None:
+    """The log lines that open a run: what it searches, how, and what it leaves out.
+    `devices`: where each local worker trains (None for Ray: the GPUs it assigns)."""
     from autoedge.hardware.validation import ValidatedTarget
     from autoedge.search.pool import threads_per_worker
 
@@ -59,6 +62,11 @@ def describe_run(plan: RunPlan, data: str, target: Target) -> None:
             f"{config.workers} trials at once in worker processes, {threads} torch thread(s) "
             "each (--workers 1: one at a time, in a reproducible order)"
         )
+    where = ", ".join(dict.fromkeys(devices)) if devices else "as Ray assigns (--gpus-per-trial)"
+    log(
+        f"training on {where} (--device {config.device}); latency from target "
+        f"{config.target}, never from the training device"
+    )
     if plan.dropped_bits:
         log(
             f"target {target.name} executes {', '.join(target.precisions)}: bit-widths "

@@ -118,7 +118,7 @@ def build_teacher(arch: str, *, in_chans: int, num_classes: int) -> nn.Module:
 def save_teacher(model: nn.Module, meta: TeacherMeta, path: str | Path) -> Path:
     """Write the teacher's weights and rebuild metadata as safetensors."""
     path = Path(path)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata=meta.to_metadata())
     return path
 
@@ -161,15 +161,17 @@ def fit_teacher(
     lr: float,
     weight_decay: float,
     seed: int,
+    device: torch.device | str = "cpu",
 ) -> tuple[nn.Module, TeacherMeta]:
-    """Train a teacher from scratch on uint8 (N, H, W, C) images at their native size."""
+    """Train a teacher from scratch on uint8 (N, H, W, C) images at their native size, on
+    `device` (where the returned model stays)."""
     torch.manual_seed(seed)
     size = int(train_x.shape[1])
     meta = TeacherMeta(arch, int(train_x.shape[3]), num_classes, size, mean, std)
     model = build_teacher(arch, in_chans=meta.in_chans, num_classes=meta.num_classes)
-    model = model.to(memory_format=torch.channels_last)
-    x = images_to_tensor(train_x, size, mean, std)
-    y = torch.from_numpy(train_y.astype(np.int64))
+    model = model.to(device, memory_format=torch.channels_last)
+    x = images_to_tensor(train_x, size, mean, std, device=device)
+    y = torch.from_numpy(train_y.astype(np.int64)).to(device)
     settings = TrainSettings(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed
     )
@@ -178,8 +180,15 @@ def fit_teacher(
     return model.eval(), meta
 
 
-def teacher_logits(model: nn.Module, meta: TeacherMeta, images: np.ndarray) -> np.ndarray:
-    """The teacher's logits (float32, one row per image) for uint8 (N, H, W, C) images."""
+def teacher_logits(
+    model: nn.Module,
+    meta: TeacherMeta,
+    images: np.ndarray,
+    *,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """The teacher's logits (float32, one row per image) for uint8 (N, H, W, C) images,
+    computed on `device` (the model moves there)."""
     if images.shape[3] != meta.in_chans:
         raise TeacherError(
             f"teacher expects {meta.in_chans}-channel images, the dataset has {images.shape[3]}"
@@ -189,8 +198,9 @@ def teacher_logits(model: nn.Module, meta: TeacherMeta, images: np.ndarray) -> n
     size = meta.input_size or int(images.shape[1])
     mean, std = meta.mean, meta.std
     out = []
+    model.to(device)
     for start in range(0, len(images), 4096):
-        x = images_to_tensor(images[start : start + 4096], size, mean, std)
+        x = images_to_tensor(images[start : start + 4096], size, mean, std, device=device)
         out.append(predict_logits(model, x).numpy())
     logits = np.concatenate(out).astype(np.float32)
     if logits.ndim != 2:

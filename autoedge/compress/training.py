@@ -66,14 +66,18 @@ def images_to_tensor(
     resolution: int,
     mean: Sequence[float],
     std: Sequence[float],
+    *,
+    device: torch.device | str = "cpu",
 ) -> Tensor:
     """uint8 (N, H, W, C) -> normalised float (N, C, R, R) in channels-last memory layout.
 
     Resized bilinearly to `resolution`; channels-last roughly doubles CPU conv throughput.
+    The images cross to `device` once, as uint8, and are converted and resized there.
     """
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
-    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    raw = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    x = raw.permute(0, 3, 1, 2).float() / 255.0
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     x = (x - m) / s
     if x.shape[-2:] != (resolution, resolution):
         out = []
@@ -131,7 +135,7 @@ def train_model(
     model.train()
     step, loss_value = start_step, float("nan")
     for _ in range(settings.epochs):
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(x.device)  # seeded on the CPU, any device
         for i in range(0, n, settings.batch_size):
             idx = order[i : i + settings.batch_size]
             xb = _augment(x[idx], gen) if augment else x[idx]
@@ -181,7 +185,7 @@ def warmup_cosine(total: int, warmup_fraction: float = 0.2) -> Callable[[int], f
 
 
 def _augment(x: Tensor, gen: torch.Generator) -> Tensor:
-    flip = torch.rand(len(x), generator=gen) < 0.5
+    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
     x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
     dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
@@ -213,12 +217,12 @@ def recalibrate_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128)
 
 
 def predict_logits(model: nn.Module, x: Tensor, *, batch_size: int = 256) -> Tensor:
-    """Eval-mode logits of `model` for every image of `x`."""
+    """Eval-mode logits of `model` for every image of `x`, on the CPU."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return torch.cat([model(chunk) for chunk in torch.split(x, batch_size)])
+            return torch.cat([model(chunk).cpu() for chunk in torch.split(x, batch_size)])
     finally:
         model.train(was_training)
 

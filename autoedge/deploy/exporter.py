@@ -38,6 +38,7 @@ from autoedge.deploy.diagnose import most_sensitive, quantization_drift
 from autoedge.deploy.preprocess import InputSpec, prepare_images
 from autoedge.deploy.selection import candidate_of, select_row
 from autoedge.deploy.staging import check_destination, staged_folder
+from autoedge.devices import wants_gpu
 from autoedge.errors import ExportError, VerificationError
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
@@ -81,9 +82,12 @@ def export_point(
     force: bool = False,
     tolerance: float = EXPORT_TOLERANCE,
     log: Callable[[str], None] | None = None,
+    device: str = "auto",
 ) -> ExportReport:
     """Retrain, compress, export and verify one point of `run` into the folder `out`.
 
+    Retraining (and a teacher trained for it) runs on `device` (auto, cpu, cuda, cuda:N);
+    the model is verified and timed on the CPU and the run's target.
     Raises AutoEdgeError subclasses for bad input (before any training) and VerificationError
     when the exported model misses the run's promise; `out` is then left as it was.
     """
@@ -95,12 +99,16 @@ def export_point(
     dest = Path(out).absolute()
     check_destination(dest, force=force)
     fidelity = _export_fidelity(Fidelity.from_json(config.fidelity), refit_epochs)
+    if wants_gpu(device):  # a GPU that is not here: say so before anything trains
+        from autoedge.evaluate.devices import check_device
+
+        check_device(device)
     promise = _promise(view.folder, row, fidelity)
     dataset = get_dataset(config.data)
     target = get_target(config.target)
     teacher = None
     if cand.kd_alpha > 0:
-        teacher = prepare_teacher(config.teacher, dataset, log=say)
+        teacher = prepare_teacher(config.teacher, dataset, log=say, device=device)
     number = int(row["number"])
     say(
         f"exporting trial {number} ({cand.arch()}): retraining {fidelity.epochs} epochs on "
@@ -113,7 +121,13 @@ def export_point(
     with staged_folder(dest, force=force) as stage:
         work = stage / ".work"
         result = evaluate(
-            cand, dataset, target=target, fidelity=fidelity, teacher=teacher, workdir=work
+            cand,
+            dataset,
+            target=target,
+            fidelity=fidelity,
+            teacher=teacher,
+            workdir=work,
+            device=device,
         )
         if not result.ok:
             raise ExportError(f"retraining trial {number} for export failed: {result.error}")

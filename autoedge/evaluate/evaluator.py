@@ -39,6 +39,7 @@ from autoedge.compress.training import (
 )
 from autoedge.data.dataset import ImageDataset
 from autoedge.errors import AutoEdgeError, disk_full_cause
+from autoedge.evaluate.devices import training_device
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
 from autoedge.evaluate.limits import TrialLimits
 from autoedge.evaluate.result import (
@@ -58,6 +59,7 @@ from autoedge.space.candidate import Candidate
 from autoedge.space.precision import INT8, format_precision_map, precision_map
 
 NO_LIMITS = TrialLimits()
+_CPU = torch.device("cpu")
 #: Set to 1 (the test suite does) to raise autoedge's own bugs instead of recording them.
 STRICT_ENV = "AUTOEDGE_STRICT"
 
@@ -75,6 +77,7 @@ def evaluate(
     state_in: str | Path | None = None,
     state_out: str | Path | None = None,
     model_out: str | Path | None = None,
+    device: str = "auto",
 ) -> EvalResult:
     """Train, compress, export and measure `candidate`; never raises for a bad candidate.
 
@@ -87,8 +90,11 @@ def evaluate(
     below) instead of training from scratch; `state_out` saves this evaluation's state for
     the rung above (multi-fidelity search, search/asha.py). `model_out` receives a copy of
     the deployed model.onnx (the search re-measures its front's latencies at the end).
+    `device` (auto, cpu, cuda, cuda:N) trains there; the export is measured on the target.
+    A device this machine lacks raises DeviceError: it is the run's setting, not the candidate.
     """
     tgt = get_target(target) if isinstance(target, str) else target
+    dev = training_device(device)
     clock = _PhaseClock(limits)
     step_hook = clock.step_hook(on_step)
     common: dict[str, Any] = {
@@ -108,7 +114,7 @@ def evaluate(
     try:
         with _workdir(workdir) as folder:
             with limits.memory_cap():
-                carry = _Carry(_path(state_in), _path(state_out), _path(model_out))
+                carry = _Carry(_path(state_in), _path(state_out), _path(model_out), dev)
                 metrics, frozen = _run(
                     candidate, dataset, tgt, fidelity, teacher, folder, clock, step_hook, carry
                 )
@@ -160,13 +166,14 @@ def _run(
         res = candidate.resolution
         idx = _subset(len(dataset.train_y), fidelity.subset, fidelity.seed)
         test_idx = _subset(len(dataset.test_y), fidelity.test_subset, fidelity.seed)
-        x = images_to_tensor(dataset.train_x[idx], res, mean, std)
-        y = torch.from_numpy(dataset.train_y[idx].astype(np.int64))
-        x_test = images_to_tensor(dataset.test_x[test_idx], res, mean, std)
+        dev = carry.device
+        x = images_to_tensor(dataset.train_x[idx], res, mean, std, device=dev)
+        y = torch.from_numpy(dataset.train_y[idx].astype(np.int64)).to(dev)
+        x_test = images_to_tensor(dataset.test_x[test_idx], res, mean, std, device=dev)
         y_test = dataset.test_y[test_idx]
         soft = None
         if teacher is not None and candidate.kd_alpha > 0:
-            soft = torch.from_numpy(teacher.train_logits[idx])
+            soft = torch.from_numpy(teacher.train_logits[idx]).to(dev)
         settings = TrainSettings(
             epochs=fidelity.epochs,
             batch_size=fidelity.batch_size,
@@ -180,7 +187,7 @@ def _run(
             model = build_model(
                 candidate, in_chans=dataset.in_chans, num_classes=dataset.num_classes
             )
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(dev, memory_format=torch.channels_last)
 
     if fidelity.rung == 0:
         with clock("train"):
@@ -195,7 +202,7 @@ def _run(
                 raise ValueError(f"rung {fidelity.rung} carries on a saved state; none given")
             state = load_state(carry.state_in, candidate.key)
             compressed, steps, optimizer = state.compressed, state.steps, state.optimizer
-    qat = compressed.model.to(memory_format=torch.channels_last)
+    qat = compressed.model.to(dev, memory_format=torch.channels_last)
 
     with clock("finetune"):
         n_ft = fidelity.finetune_images or len(y)
@@ -228,16 +235,17 @@ def _run(
             save_state(carry.state_out, saved)
 
     with clock("export"):
-        frozen = compressed.frozen().eval()
-        example = x[:2].contiguous()  # batch 2: a batch-1 example pins the dynamic batch dim
+        frozen = compressed.frozen().cpu().eval()  # exported and measured off the GPU
+        example = x[:2].cpu().contiguous()  # batch 2: a batch-1 example pins the dynamic batch
         plan = candidate_precisions(candidate)
-        calib = x[: fidelity.calibration_images].contiguous().numpy() if INT8 in plan else None
+        n_calib = fidelity.calibration_images
+        calib = x[:n_calib].cpu().contiguous().numpy() if INT8 in plan else None
         deployed = export_deployable(frozen, example, plan, folder, calib)
 
     with clock("measure"):
         acc_torch = accuracy(predict_logits(qat, x_test), y_test)
         acc_onnx = onnx_accuracy(
-            deployed.path, x_test.numpy(), y_test, batch=fidelity.batch_size * 4
+            deployed.path, x_test.cpu().numpy(), y_test, batch=fidelity.batch_size * 4
         )
         latency = target.latency(deployed.path, runs=fidelity.latency_runs)
         peak = peak_activation_bytes(deployed.path, batch=1, fused_qdq=True)
@@ -277,12 +285,13 @@ def _run(
 
 @dataclass(frozen=True)
 class _Carry:
-    """The saved training state an evaluation starts from, the one it leaves, and where a
-    copy of its deployed model goes (each None when not wanted)."""
+    """The saved training state an evaluation starts from, the one it leaves, where a copy
+    of its deployed model goes (each None when not wanted), and the device it trains on."""
 
     state_in: Path | None = None
     state_out: Path | None = None
     model_out: Path | None = None
+    device: torch.device = _CPU
 
 
 def candidate_failure(e: BaseException) -> bool:

@@ -24,7 +24,8 @@ class EvaluationSession:
 
     The teacher is prepared on the first candidate that distils (``auto`` may train it once,
     then it is cached on disk); a run whose candidates never distil never loads one.
-    `limits` (time, memory) apply to every evaluation (see limits.py).
+    `limits` (time, memory) apply to every evaluation (see limits.py). `device` (auto, cpu,
+    cuda, cuda:N) is where the teacher and the candidates train (evaluate/devices.py).
     """
 
     def __init__(
@@ -35,12 +36,14 @@ class EvaluationSession:
         teacher: str = "auto",
         limits: TrialLimits | None = None,
         log: Callable[[str], None] | None = None,
+        device: str = "auto",
     ) -> None:
         self.dataset = dataset
         self.target = target
         self.teacher_spec = teacher
         self.limits = limits or TrialLimits()
         self.log = log
+        self.device = device
         self._teacher: Teacher | None = None
         self._teacher_ready = False
         self._threads: int | None = None  # torch threads, set in a worker process copy
@@ -48,25 +51,39 @@ class EvaluationSession:
     def teacher(self) -> Teacher | None:
         """The run's teacher (None for ``--teacher none``), prepared on first use."""
         if not self._teacher_ready:
-            self._teacher = prepare_teacher(self.teacher_spec, self.dataset, log=self.log)
+            self._teacher = prepare_teacher(
+                self.teacher_spec, self.dataset, log=self.log, device=self.device
+            )
             self._teacher_ready = True
             if self.log and self._teacher is not None:
                 self.log(f"teacher: {self._teacher.description}")
         return self._teacher
 
-    def portable(self, threads: int | None = None) -> EvaluationSession:
+    def portable(self, threads: int | None = None, device: str | None = None) -> EvaluationSession:
         """A copy to ship to worker processes: the teacher prepared here, once; no log hook.
 
         With `threads`, the copy limits torch to that many threads before its first candidate
-        (each worker gets its share of the cores).
+        (each worker gets its share of the cores); with `device`, it trains there (a worker's
+        GPU, see `worker_devices`) instead of on this session's device.
         """
         copy = EvaluationSession(
-            self.dataset, self.target, teacher=self.teacher_spec, limits=self.limits
+            self.dataset,
+            self.target,
+            teacher=self.teacher_spec,
+            limits=self.limits,
+            device=device or self.device,
         )
         copy._teacher = self.teacher()
         copy._teacher_ready = True
         copy._threads = threads
         return copy
+
+    def worker_devices(self, workers: int) -> list[str]:
+        """The device of each of `workers` local workers: this session's device spread over
+        the GPUs this machine has (DeviceError when it asks for a GPU that is absent)."""
+        from autoedge.evaluate.devices import devices_for_workers
+
+        return devices_for_workers(self.device, workers)
 
     def __call__(
         self,
@@ -101,6 +118,7 @@ class EvaluationSession:
             state_in=state_in,
             state_out=state_out,
             model_out=model_out,
+            device=self.device,
         )
 
     def remeasure(

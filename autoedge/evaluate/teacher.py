@@ -75,20 +75,22 @@ def prepare_teacher(
     *,
     recipe: TeacherRecipe | None = None,
     log: Callable[[str], None] | None = None,
+    device: str = "auto",
 ) -> Teacher | None:
     """Resolve `--teacher`: ``auto`` (cached or trained now), ``none``, or a file path.
 
     A path ending in ``.onnx`` runs through ONNX Runtime; ``.safetensors`` is rebuilt from its
-    metadata (a timm model name or the built-in CNN). Nothing is ever unpickled.
+    metadata (a timm model name or the built-in CNN). Nothing is ever unpickled. A teacher
+    trained or run in torch uses `device` (auto, cpu, cuda, cuda:N).
     """
     path = check_teacher_spec(spec)
     if spec == NONE:
         return None
     if path is None:
-        return auto_teacher(dataset, recipe or TeacherRecipe(), log=log)
+        return auto_teacher(dataset, recipe or TeacherRecipe(), log=log, device=device)
     if path.suffix == ".onnx":
         return _onnx_teacher(path, dataset)
-    return _safetensors_teacher(path, dataset)
+    return _safetensors_teacher(path, dataset, device)
 
 
 def check_teacher_spec(spec: str) -> Path | None:
@@ -151,7 +153,11 @@ def _short(e: BaseException) -> str:
 
 
 def auto_teacher(
-    dataset: ImageDataset, recipe: TeacherRecipe, *, log: Callable[[str], None] | None = None
+    dataset: ImageDataset,
+    recipe: TeacherRecipe,
+    *,
+    log: Callable[[str], None] | None = None,
+    device: str = "auto",
 ) -> Teacher:
     """The cached teacher for this dataset and recipe, training (and caching) it if missing."""
     entry = cache_root() / "teachers" / f"{dataset.name}-{dataset.fingerprint}-{recipe.hash}"
@@ -167,16 +173,18 @@ def auto_teacher(
         if log:
             epochs = recipe.epochs_for(len(dataset.train_y))
             log(f"training the {dataset.name} teacher ({recipe.arch}, {epochs} epochs), once")
-        _train_entry(entry, dataset, recipe)
+        _train_entry(entry, dataset, recipe, device)
     cached = _read_entry(entry, dataset)
     if cached is None:
         raise TeacherError(f"teacher cache {entry} was written but cannot be read back")
     return cached
 
 
-def _train_entry(entry: Path, dataset: ImageDataset, recipe: TeacherRecipe) -> None:
+def _train_entry(entry: Path, dataset: ImageDataset, recipe: TeacherRecipe, device: str) -> None:
     from autoedge.compress import teacher_net
+    from autoedge.evaluate.devices import training_device
 
+    dev = training_device(device)
     start = time.perf_counter()
     model, meta = teacher_net.fit_teacher(
         recipe.arch,
@@ -190,9 +198,10 @@ def _train_entry(entry: Path, dataset: ImageDataset, recipe: TeacherRecipe) -> N
         lr=recipe.lr,
         weight_decay=recipe.weight_decay,
         seed=recipe.seed,
+        device=dev,
     )
     train_s = time.perf_counter() - start
-    test_logits = teacher_net.teacher_logits(model, meta, dataset.test_x)
+    test_logits = teacher_net.teacher_logits(model, meta, dataset.test_x, device=dev)
     card = {
         "arch": recipe.arch,
         "dataset": dataset.name,
@@ -208,7 +217,8 @@ def _train_entry(entry: Path, dataset: ImageDataset, recipe: TeacherRecipe) -> N
     tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
     try:
         teacher_net.save_teacher(model, meta, tmp / WEIGHTS_FILE)
-        np.save(tmp / LOGITS_FILE, teacher_net.teacher_logits(model, meta, dataset.train_x))
+        train_logits = teacher_net.teacher_logits(model, meta, dataset.train_x, device=dev)
+        np.save(tmp / LOGITS_FILE, train_logits)
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
         if entry.exists():  # a stale or damaged entry: replace it whole
             shutil.rmtree(entry)
@@ -237,15 +247,18 @@ def _read_entry(entry: Path, dataset: ImageDataset) -> Teacher | None:
     )
 
 
-def _safetensors_teacher(path: Path, dataset: ImageDataset) -> Teacher:
+def _safetensors_teacher(path: Path, dataset: ImageDataset, device: str) -> Teacher:
     from autoedge.compress import teacher_net
+    from autoedge.evaluate.devices import training_device
 
     model, meta = teacher_net.load_teacher(path)
     if not (meta.mean and meta.std):  # not recorded: assume the dataset's own statistics
         meta = replace(meta, mean=dataset.normalization[0], std=dataset.normalization[1])
     _check_classes(meta.num_classes, dataset, path)
-    train = teacher_net.teacher_logits(model, meta, dataset.train_x)
-    acc = _accuracy(teacher_net.teacher_logits(model, meta, dataset.test_x), dataset.test_y)
+    dev = training_device(device)
+    train = teacher_net.teacher_logits(model, meta, dataset.train_x, device=dev)
+    test = teacher_net.teacher_logits(model, meta, dataset.test_x, device=dev)
+    acc = _accuracy(test, dataset.test_y)
     return Teacher(
         description=f"{path} ({meta.arch}, {_pct(acc)} test accuracy)",
         train_logits=train,

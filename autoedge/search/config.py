@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from autoedge.devices import parse_device
 from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.limits import TrialLimits
@@ -19,7 +20,7 @@ from autoedge.space.registry import DEFAULT_SPACE
 
 SAMPLERS = ("tpe", "nsga2")
 #: Settings a resumed run may change; every other one is fixed when the run starts.
-#: (Where trials run - the Ray cluster and its placement - may change between sessions.)
+#: (Where trials run - the Ray cluster, its placement, the device - may change between sessions.)
 ADJUSTABLE = (
     "out",
     "budget",
@@ -31,6 +32,7 @@ ADJUSTABLE = (
     "cpus_per_trial",
     "gpus_per_trial",
     "validate_on",
+    "device",
 )
 #: Settings that only the ray backend reads.
 RAY_SETTINGS = ("address", "cpus_per_trial", "gpus_per_trial")
@@ -74,6 +76,7 @@ class RunConfig:
     validate_on: str | None = None  # agent:HOST:PORT measuring the front of a predicted target
     rungs: int = DEFAULT_RUNGS  # multi-fidelity: 1 = one fidelity for every candidate
     eta: int = DEFAULT_ETA  # the top 1/eta of a rung is promoted to the next
+    device: str = "auto"  # where candidates train: auto, cpu, cuda, cuda:N (not latency)
 
     def __post_init__(self) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
@@ -92,6 +95,7 @@ class RunConfig:
                     f"--trial-{name} must be a number >= 0 (0: no limit), got {value!r}"
                 )
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
+        object.__setattr__(self, "device", parse_device(self.device))
         RungSchedule(self.rungs, self.eta)  # checks both
         if self.fidelity is None:
             object.__setattr__(self, "fidelity", default_fidelity(self.rungs))

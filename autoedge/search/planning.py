@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autoedge.atomic_files import TEMP_PATTERN
+from autoedge.devices import wants_gpu
 from autoedge.errors import AutoEdgeError, RunError, SearchError
 from autoedge.evaluate.teacher import check_teacher_spec
 from autoedge.results import RunFolder
@@ -91,6 +92,7 @@ def _plan(
             f"--{ray_given[0].replace('_', '-')} is a setting of --backend ray; this run uses "
             f"--backend {config.backend}"
         )
+    _check_device(config)
     bits = executable_bits(config) if callable(executable_bits) else executable_bits
     dropped: list[int] = []
     if resumed:
@@ -101,6 +103,27 @@ def _plan(
             space, dropped = restrict_bits(space, bits, target=config.target)
     check_teacher_spec(config.teacher)
     return RunPlan(config, resumed, space, tuple(dropped))
+
+
+def _check_device(config: RunConfig) -> None:
+    """A GPU asked for must be there: on this machine for local workers; for Ray, reserved
+    per trial (Ray gives a trial only the GPUs it reserves, and checks them on the cluster)."""
+    if not wants_gpu(config.device):
+        return
+    if config.backend != "ray":
+        from autoedge.evaluate.devices import check_device  # loads torch: only for cuda
+
+        check_device(config.device)
+    elif ":" in config.device:
+        raise SearchError(
+            f"--device {config.device} names a GPU of this machine; with --backend ray use "
+            "--device cuda (Ray assigns each trial its GPUs)"
+        )
+    elif config.gpus_per_trial <= 0:
+        raise SearchError(
+            f"--device {config.device} with --backend ray needs --gpus-per-trial > 0 "
+            "(Ray gives a trial only the GPUs it reserves for it)"
+        )
 
 
 def _settle(options: dict[str, Any], out: str | None, resume: str | None) -> tuple[RunConfig, bool]:

@@ -68,11 +68,15 @@ def run_in_pool(
     """Evaluate jobs (a new trial, or a promoted one's next rung) `workers` at once until the
     budget is counted and no promotion waits.
 
-    `evaluator` is the run's EvaluationSession (anything with ``portable(threads)`` returning
-    a picklable callable). Raises what stopped the run (KeyboardInterrupt, an error a worker
-    sent back) after giving the unfinished trials back to the study.
+    `evaluator` is the run's EvaluationSession (anything with ``worker_devices(n)`` and
+    ``portable(threads, device)`` returning a picklable callable): worker i trains on the i-th
+    device, so workers share a machine's GPUs evenly. Raises what stopped the run
+    (KeyboardInterrupt, an error a worker sent back) after giving the unfinished trials back
+    to the study.
     """
-    pool = _Pool(evaluator.portable(threads=threads_per_worker(workers)), workers)
+    threads = threads_per_worker(workers)
+    devices = evaluator.worker_devices(workers)
+    pool = _Pool([evaluator.portable(threads=threads, device=d) for d in devices])
     try:
         told: list[int] = []  # told the study, not yet counted by the loop
         while True:
@@ -94,12 +98,12 @@ def run_in_pool(
 class _Pool:
     """The worker processes and the trial each is running."""
 
-    def __init__(self, evaluator: Callable[..., EvalResult], size: int) -> None:
-        self.evaluator = evaluator
+    def __init__(self, evaluators: list[Callable[..., EvalResult]]) -> None:
+        self.evaluators = evaluators  # one per worker slot (its device), kept for restarts
         self.context = mp.get_context("spawn")  # no fork: torch's threads, sqlite handles
         self.workers: list[_Worker] = []
-        for _ in range(size):
-            self.workers.append(self._start())
+        for slot in range(len(evaluators)):
+            self.workers.append(self._start(slot))
 
     def running(self) -> list[int]:
         """Trial numbers being evaluated now."""
@@ -113,7 +117,7 @@ class _Pool:
                 continue
             if not worker.process.is_alive():  # died between trials: nothing was lost
                 worker.conn.close()
-                worker = self.workers[i] = self._start()
+                worker = self.workers[i] = self._start(i)
             worker.job = hooks.next_job(len(self.running()) + told)
             if worker.job is None:
                 return
@@ -140,12 +144,13 @@ class _Pool:
             worker.job = None
             if not worker.process.is_alive():
                 worker.conn.close()
-                self.workers[i] = self._start()
+                self.workers[i] = self._start(i)
         return done
 
-    def _start(self) -> _Worker:
+    def _start(self, slot: int) -> _Worker:
         ours, theirs = self.context.Pipe()
-        process = self.context.Process(target=_serve, args=(theirs, self.evaluator), daemon=True)
+        evaluator = self.evaluators[slot]
+        process = self.context.Process(target=_serve, args=(theirs, evaluator), daemon=True)
         process.start()
         theirs.close()
         return _Worker(process, ours)

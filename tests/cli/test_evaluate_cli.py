@@ -63,6 +63,14 @@ def test_evaluate_accepts_an_inspect_line_and_prints_a_summary():
     assert "accuracy" in res.stdout and "ONNX Runtime" in res.stdout and "latency" in res.stdout
 
 
+def test_a_gpu_that_is_not_there_exits_2_before_training():
+    cand = sample_candidates(get_space("tiny"), 1, seed=0)[0]
+    res = autoedge("evaluate", *FAST, "--candidate", cand.dumps(), "--device", "cuda:7")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("autoedge: error: --device cuda:7: torch sees")
+
+
 def test_a_bit_width_the_target_cannot_run_fails_with_the_reason():
     cand = sample_candidates(get_space("tiny"), 1, seed=2)[0]  # has a 4-bit stage
     res = autoedge("evaluate", *FAST, "--candidate", cand.dumps(), "--teacher", "none", "--json")

@@ -104,6 +104,24 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     assert finished_rows(out) == 6
 
 
+@pytest.mark.parametrize(
+    ("device", "more", "needle"),
+    [
+        ("cuda:7", [], "--device cuda:7: torch sees"),  # no machine here has 8 GPUs
+        ("tpu", [], "--device must be auto"),
+        ("cuda", ["--backend", "ray"], "needs --gpus-per-trial > 0"),
+        ("cuda:0", ["--backend", "ray", "--gpus-per-trial", "1"], "use --device cuda"),
+    ],
+)
+def test_a_device_the_run_cannot_have_exits_2_in_one_line(tmp_path, device, more, needle):
+    out = tmp_path / "D"
+    res = autoedge("search", *FAST, *CHEAP, *more, "--device", device, "--out", str(out))
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert needle in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()  # checked before anything is written
+
+
 def test_a_locked_run_is_refused(run8):
     with RunFolder(run8).lock():
         res = autoedge("search", "--resume", str(run8))

@@ -156,6 +156,7 @@ def test_export_into_a_non_empty_folder_needs_force(run, tmp_path) -> None:
         (["--trial", "0", "--key", "x"], "one way"),
         (["--min-accuracy", "0.9999"], "no front point"),
         (["--trial", "0", "--refit-epochs", "0"], "refit-epochs"),
+        (["--trial", "0", "--device", "cuda:7"], "--device cuda:7: torch sees"),
     ],
 )
 def test_bad_choices_exit_2_before_training(run, tmp_path, args, needle) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from autoedge.devices import worker_devices
 from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import Fidelity
 from autoedge.evaluate.result import EvalResult
@@ -24,12 +25,16 @@ BUDGET = 2
 class GeneScore:
     """Scores a candidate from its genes in microseconds; `portable` as EvaluationSession's."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, device: str | None = None) -> None:
         self.threads = threads
+        self.device = device
         self.calls: list[tuple[str, int]] = []
 
-    def portable(self, threads: int | None = None) -> GeneScore:
-        return GeneScore(threads)
+    def worker_devices(self, workers: int) -> list[str]:
+        return ["cpu"] * workers
+
+    def portable(self, threads: int | None = None, device: str | None = None) -> GeneScore:
+        return GeneScore(threads, device)
 
     def __call__(
         self,
@@ -60,7 +65,19 @@ class GeneScore:
             macs=int(work * 1000),
             candidate=cand.to_json(),
             rung=fidelity.rung,
+            teacher=self.device,  # which worker's device scored it (the spread test reads it)
         )
+
+
+class TwoGpuScore(GeneScore):
+    """GeneScore on a pretend machine with two GPUs: it never touches torch, so only the
+    spread of the workers over the devices is tested."""
+
+    def worker_devices(self, workers: int) -> list[str]:
+        return worker_devices("cuda", workers, gpus=2)
+
+    def portable(self, threads: int | None = None, device: str | None = None) -> GeneScore:
+        return TwoGpuScore(threads, device)
 
 
 def _ship_by_value() -> None:
@@ -121,3 +138,20 @@ def test_budget_two_search_fills_the_run_folder(backend: str, tmp_path: Path) ->
     if backend != "ray":  # ray evaluates copies in its workers; locally it is this one
         distinct = trials[trials["reused_from"].isna()]["key"]
         assert sorted(k for k, rung in score.calls if rung == 0) == sorted(distinct)
+
+
+def test_local_workers_train_on_the_devices_spread_over_the_gpus(tmp_path: Path) -> None:
+    options = {
+        "space": "tiny",
+        "data": "digits",
+        "budget": 8,
+        "workers": 4,
+        "rungs": 1,
+        "seed": 0,
+        "teacher": "none",
+    }
+    plan = plan_run(options, out=str(tmp_path / "run"), executable_bits=[8, 32])
+    run_search(plan, TwoGpuScore())
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert len(trials) == 8
+    assert set(trials["teacher"]) == {"cuda:0", "cuda:1"}  # worker i on cuda:(i mod 2)

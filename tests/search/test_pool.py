@@ -66,9 +66,11 @@ def test_new_local_runs_default_to_one_worker_per_core_and_ray_to_one() -> None:
 
 def test_two_workers_fill_the_budget_in_parallel(tmp_path: Path) -> None:
     out = tmp_path / "P"
-    res = autoedge("search", *FAST, *CHEAP, "--budget", "6", "--workers", "2", "--out", str(out))
+    workers = ["--workers", "2", "--device", "cpu"]  # --device cpu: as before the option
+    res = autoedge("search", *FAST, *CHEAP, "--budget", "6", *workers, "--out", str(out))
     assert res.returncode == 0, res.stderr[-3000:]
     assert "2 trials at once in worker processes" in res.stderr
+    assert "training on cpu (--device cpu); latency from target host" in res.stderr
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 6 and set(trials["state"]) == {"ok"}
     assert trials["number"].tolist() == list(range(6))
