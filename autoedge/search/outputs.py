@@ -125,6 +125,16 @@ def write_outputs(
     return summary
 
 
+def read_refined(folder: RunFolder) -> pd.DataFrame:
+    """refined.csv of a run folder (empty when missing or damaged: the refinements are redone)."""
+    if folder.refined.is_file():
+        try:
+            return pd.read_csv(folder.refined)
+        except (OSError, ValueError, pd.errors.ParserError):
+            pass
+    return pd.DataFrame(columns=["number", "key"])
+
+
 def front_of(trials: pd.DataFrame, config: RunConfig) -> tuple[pd.DataFrame, bool]:
     """The front over feasible trials measured at the top rung; over all ok trials of the top
     rung when none is feasible (flag False). Lower rungs' results never enter it."""

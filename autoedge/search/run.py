@@ -1,10 +1,11 @@
 """The search loop: ask, evaluate (or reuse), tell, write the run folder; stop and resume safely.
 
 Every finished trial is committed to the study database before anything else happens, and
-the tables are rewritten atomically after it, so a SIGKILL at any point loses at most the
-trial that was running (it runs again on resume); the temp files of a write it cut short are
-removed on resume. Ctrl-C interrupts the running trial, writes the tables and returns a summary
-marked `stopped`. A full disk stops the run with StorageError; what was committed is kept.
+the tables are rewritten atomically after it (WRITE_SHARE), so a SIGKILL at any point loses at
+most the trial that was running (it runs again on resume); the temp files of a write it cut
+short are removed on resume. Ctrl-C interrupts the running trial, writes the tables and
+returns a summary marked `stopped`. A full disk stops the run with StorageError; what was
+committed is kept.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from autoedge.search.outputs import (
     SearchSummary,
     choose_for_refinement,
     front_of,
+    read_refined,
     write_outputs,
 )
 from autoedge.search.planning import RunPlan, plan_config
@@ -51,6 +53,11 @@ from autoedge.space.loader import dump_space, load_space_text
 from autoedge.space.presets import baseline_candidate, list_baselines
 from autoedge.space.spec import SearchSpace
 from autoedge.versions import versions
+
+#: Tables are rewritten after a trial while that costs at most this share of the time since the
+#: last write (trials of seconds: every trial; thousands of quick ones: every few). The study
+#: holds every result once told; a stop, an error and the end write the tables whole.
+WRITE_SHARE = 0.1
 
 #: (candidate, fidelity) -> EvalResult; a multi-fidelity run also passes `state_in` /
 #: `state_out` (paths of saved training states, see evaluate()) when a rung needs them.
@@ -157,7 +164,7 @@ class _Loop:
         self.evaluator = evaluator
         self.emit = emit
         self.start = time.monotonic()
-        self.refined = _read_refined(folder)
+        self.refined = read_refined(folder)
         self.budget = config.budget
         self.book = RungBook(folder.path, config)
         self.book.recover(backend, backend.records())
@@ -167,6 +174,8 @@ class _Loop:
         self.done = sum(r.counted for r in records)
         self.known = {r.key: r for r in records if r.counted and r.reused_from is None}
         self.current: int | None = None
+        self._summary: SearchSummary | None = None  # the last write's, when it ended, its cost
+        self._written_at, self._write_cost = 0.0, 0.0
 
     def run(self) -> SearchSummary:
         try:
@@ -256,7 +265,7 @@ class _Loop:
         if record.reused_from is None:
             self.known[record.key] = record
         self.done += 1
-        summary = self._write(records)
+        summary = self._write_when_due(records)
         if self.book.keep_models:
             self.book.drop_models(models_to_drop(records, self.config))
         self.emit(
@@ -304,6 +313,15 @@ class _Loop:
     @property
     def fidelity(self) -> Fidelity:
         return self.config.fidelity
+
+    def _write_when_due(self, records: list[TrialRecord]) -> SearchSummary:
+        """The tables after a finished trial, when due (WRITE_SHARE); else the last summary."""
+        now = time.monotonic()
+        if self._summary is None or self._write_cost <= WRITE_SHARE * (now - self._written_at):
+            self._summary = self._write(records)
+            self._written_at = time.monotonic()
+            self._write_cost = self._written_at - now
+        return self._summary
 
     def _write(self, records: list[TrialRecord], *, stopped: bool = False) -> SearchSummary:
         return write_outputs(
@@ -376,12 +394,3 @@ def _start_run_json(folder: RunFolder, plan: RunPlan) -> SearchSpace:
         }
     write_json_atomic(folder.config, data)
     return space
-
-
-def _read_refined(folder: RunFolder) -> pd.DataFrame:
-    if folder.refined.is_file():
-        try:
-            return pd.read_csv(folder.refined)
-        except (OSError, ValueError, pd.errors.ParserError):
-            pass  # damaged: the refinements are redone
-    return pd.DataFrame(columns=["number", "key"])
