@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 25): one candidate trained on cuda and on cpu, then a budget-8 tiny search
+# GPU check (issue 25): the Small-like fp32 baseline trained on cuda and on cpu, then a budget-8 tiny search
 # with --device cuda. Run it where a GPU is: `scripts/gpu_check.sh [OUT_DIR]`; the logs and a
 # summary (gpu_check.md) land in OUT_DIR (default $OUT, else results/gpu_check). Uses
 # $PYTHON, else .venv/bin/python, else python3, with autoedge importable from this checkout.
@@ -17,7 +17,9 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch
 for i in range(torch.cuda.device_count()):
     print(f"cuda:{i}", torch.cuda.get_device_name(i))
 PY
-cand="$(ae inspect --space mobilenetv3 --seed 3 --json | head -1)"
+cand="$("$py" -c 'from autoedge.space import get_space
+from autoedge.space.presets import baseline_candidate
+print(baseline_candidate("mobilenetv3-small-fp32", get_space("mobilenetv3")).dumps())')"
 gpu="${DEVICE:-cuda}"  # DEVICE=cpu runs the script's logic on a machine without a GPU
 for dev in "$gpu" cpu; do
   ae evaluate --space mobilenetv3 --data fashion-mnist \
@@ -39,7 +41,7 @@ for dev in dict.fromkeys((gpu, "cpu")):
 s = json.loads((out / "search.json").read_text())
 text = "\n".join([
     "# GPU check (scripts/gpu_check.sh)", "", (out / "gpu.txt").read_text().strip(), "",
-    "One default-space candidate (inspect --seed 3), default fidelity, --teacher none:", "",
+    "The MobileNetV3-Small-like fp32 baseline, default fidelity, --teacher none:", "",
     "| device | status | accuracy | train + fine-tune s | wall s |", "|---|---|---|---|---|", *rows, "",
     f"Budget-8 tiny search with --device {gpu}: {s['ok']} ok, {s['failed']} failed, "
     f"wall {s['wall_s']:.1f} s; `training on` line: "
