@@ -131,7 +131,7 @@ def evaluate_cmd(
     keep: Annotated[
         str | None, typer.Option(help="Keep the exported ONNX files in this folder.")
     ] = None,
-    device: Device = None,
+    device: Device = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train, compress, export and measure one candidate; print its EvalResult.
@@ -152,15 +152,15 @@ def evaluate_cmd(
     fidelity = DEFAULT_FIDELITY.with_budget(epochs=epochs, subset=subset)
     dataset = get_dataset(data)
     from autoedge.evaluate import evaluate, prepare_teacher  # torch: after the checks
-    from autoedge.evaluate.devices import check_device
+    from autoedge.evaluate.devices import require_device
 
-    check_device(device or "auto")  # a GPU that is not here: exit 2 before any training
+    require_device(device)  # a GPU that is not here: exit 2 before any training
 
     err.print(f"data: {dataset.describe()}", markup=False)
     teach = None
     if cand.kd_alpha > 0:
         teach = prepare_teacher(
-            teacher, dataset, log=lambda m: err.print(m, markup=False), device=device or "auto"
+            teacher, dataset, log=lambda m: err.print(m, markup=False), device=device
         )
         if teach is not None:
             err.print(f"teacher: {teach.description}", markup=False)
@@ -171,7 +171,7 @@ def evaluate_cmd(
         fidelity=fidelity,
         teacher=teach,
         workdir=keep,
-        device=device or "auto",
+        device=device,
     )
     if json_out:
         sys.stdout.write(json.dumps(result.to_json(), sort_keys=True) + "\n")

@@ -37,7 +37,7 @@ def export_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the contents of a non-empty --out.")
     ] = False,
-    device: Device = None,
+    device: Device = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """Retrain, compress and export one point of a run as a verified deployable folder.
@@ -65,7 +65,7 @@ def export_cmd(
         refit_epochs=refit_epochs,
         force=force,
         log=lambda m: err.print(m, markup=False),
-        device=device or "auto",
+        device=device,
     )
     if json_out:
         sys.stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")

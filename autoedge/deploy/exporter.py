@@ -38,8 +38,8 @@ from autoedge.deploy.diagnose import most_sensitive, quantization_drift
 from autoedge.deploy.preprocess import InputSpec, prepare_images
 from autoedge.deploy.selection import candidate_of, select_row
 from autoedge.deploy.staging import check_destination, staged_folder
-from autoedge.devices import wants_gpu
 from autoedge.errors import ExportError, VerificationError
+from autoedge.evaluate.devices import require_device
 from autoedge.evaluate.fidelity import FULL_FIDELITY, Fidelity
 from autoedge.evaluate.result import EvalResult
 from autoedge.evaluate.teacher import prepare_teacher
@@ -99,10 +99,7 @@ def export_point(
     dest = Path(out).absolute()
     check_destination(dest, force=force)
     fidelity = _export_fidelity(Fidelity.from_json(config.fidelity), refit_epochs)
-    if wants_gpu(device):  # a GPU that is not here: say so before anything trains
-        from autoedge.evaluate.devices import check_device
-
-        check_device(device)
+    require_device(device)  # a GPU that is not here: say so before anything trains
     promise = _promise(view.folder, row, fidelity)
     dataset = get_dataset(config.data)
     target = get_target(config.target)

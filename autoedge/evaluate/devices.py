@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from autoedge.devices import resolve_device, worker_devices
+from autoedge.devices import resolve_device, wants_gpu
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +28,11 @@ def check_device(spec: str) -> str:
     return resolve_device(spec, gpu_count())
 
 
-def devices_for_workers(spec: str, workers: int) -> list[str]:
-    """Each local worker's device (autoedge.devices.worker_devices with this machine's GPUs)."""
-    return worker_devices(spec, workers, gpu_count())
+def require_device(spec: str) -> None:
+    """DeviceError when `spec` asks for a GPU this machine lacks; torch loads only for a
+    cuda spec (auto and cpu are always there), so callers check before anything trains."""
+    if wants_gpu(spec):
+        check_device(spec)
 
 
 def training_device(spec: str) -> torch.device:

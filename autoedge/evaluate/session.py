@@ -81,9 +81,10 @@ class EvaluationSession:
     def worker_devices(self, workers: int) -> list[str]:
         """The device of each of `workers` local workers: this session's device spread over
         the GPUs this machine has (DeviceError when it asks for a GPU that is absent)."""
-        from autoedge.evaluate.devices import devices_for_workers
+        from autoedge.devices import worker_devices
+        from autoedge.evaluate.devices import gpu_count
 
-        return devices_for_workers(self.device, workers)
+        return worker_devices(self.device, workers, gpu_count())
 
     def __call__(
         self,

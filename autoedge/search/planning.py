@@ -17,6 +17,7 @@ from typing import Any
 from autoedge.atomic_files import TEMP_PATTERN
 from autoedge.devices import wants_gpu
 from autoedge.errors import AutoEdgeError, RunError, SearchError
+from autoedge.evaluate.devices import require_device
 from autoedge.evaluate.teacher import check_teacher_spec
 from autoedge.results import RunFolder
 from autoedge.results.run_settings import read_run_data, run_space
@@ -111,9 +112,7 @@ def _check_device(config: RunConfig) -> None:
     if not wants_gpu(config.device):
         return
     if config.backend != "ray":
-        from autoedge.evaluate.devices import check_device  # loads torch: only for cuda
-
-        check_device(config.device)
+        require_device(config.device)
     elif ":" in config.device:
         raise SearchError(
             f"--device {config.device} names a GPU of this machine; with --backend ray use "

@@ -220,8 +220,7 @@ class OptunaBackend(Backend):
     def set_remeasured(self, measured: dict[int, dict[str, float]]) -> None:
         """Store re-measured latencies (median, p10, p90, runs) by trial number; they replace
         the search's in the records. Kept on the study: a finished trial cannot change."""
-        stored = dict(self.study.user_attrs.get(_REMEASURED) or {})
-        stored.update({str(n): data for n, data in measured.items()})
+        stored = {**self._again, **{str(n): data for n, data in measured.items()}}
         self.study.set_user_attr(_REMEASURED, stored)
         self._again = stored
         for number in measured:
