@@ -283,8 +283,8 @@ class OptunaBackend(Backend):
 def sqlite_storage(db: Path) -> optuna.storages.RDBStorage:
     """The study's SQLite storage, with cheap commits: write-ahead logging and fsync only at
     checkpoints (PRAGMA synchronous=NORMAL). Optuna commits once per suggested gene, and a
-    full fsync each time made the ask of a default-space candidate cost ~0.5 s here
-    (results/bench_scale.md). A killed process loses nothing committed (the log is replayed on
+    full fsync each time cost ~0.5 s per default-space candidate here (a profiled run under
+    load, results/bench_scale.md). A killed process loses nothing committed (the log is replayed on
     the next open); a power cut may lose the last commits, which the run then redoes as
     interrupted trials. `close` turns the file back into a plain rollback-journal database."""
     storage = optuna.storages.RDBStorage(
