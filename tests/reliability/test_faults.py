@@ -164,15 +164,21 @@ def small_disk(tmp_path) -> Path:
 
 
 def fill(path: Path) -> None:
-    """Write zeros to `path` until the disk refuses (ENOSPC)."""
+    """Write zeros to `path` until the disk refuses (ENOSPC). Unbuffered: a buffered file
+    that hit ENOSPC still holds the block and raises again when closed (CI saw that)."""
     block = bytes(1 << 16)
-    with path.open("wb") as f:
+    with path.open("wb", buffering=0) as f:
         try:
             while True:
                 f.write(block)
-                f.flush()
         except OSError as e:
             assert e.errno == errno.ENOSPC, e
+
+
+def listing(root: Path) -> str:
+    """Every file under `root` with its size, for a failure message."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return "\n" + "\n".join(f"{p.stat().st_size:>10} {p.relative_to(root)}" for p in files)
 
 
 def test_disk_full_while_writing_results(small_disk, report):
@@ -186,7 +192,7 @@ def test_disk_full_while_writing_results(small_disk, report):
         proc.kill()
         raise
     _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 1, stderr[-3000:]
+    assert proc.returncode == 1, stderr[-3000:] + listing(small_disk)
     line = last_line(stderr)
     assert "Traceback" not in stderr
     assert "is full" in line
@@ -199,7 +205,7 @@ def test_disk_full_while_writing_results(small_disk, report):
 
     filler.unlink()
     res = autoedge("search", "--out", str(out))
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == 0, res.stderr[-3000:] + listing(small_disk)
     after = finished_trials(out)
     assert {n: after[n] for n in kept} == kept
     assert len(counted_rows(out)) == 6
