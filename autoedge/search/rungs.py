@@ -16,7 +16,7 @@ import contextlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,10 @@ class RungBook:
         if job.rung >= self.schedule.top or not result.ok:
             return None
         at_rung = [
-            self.rung_result(r.number, _result(e, r.candidate))
+            replace(
+                self.rung_result(r.number, _result(e, r.candidate)),
+                promoted=bool(e.get("promoted")),
+            )
             for r in records()
             for e in r.rungs
             if int(e["rung"]) == job.rung and r.number != job.number

@@ -34,7 +34,8 @@ def as_ranked(number: int, entry: dict[str, Any]) -> RungResult:
     r = entry["result"]
     if r["status"] != "ok":
         return RungResult(number, None)
-    return RungResult(number, (-r["accuracy"], r["latency_ms"], r["size_bytes"]))
+    values = (-r["accuracy"], r["latency_ms"], r["size_bytes"])
+    return RungResult(number, values, promoted=entry["promoted"])
 
 
 @pytest.fixture(scope="module")

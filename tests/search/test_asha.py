@@ -11,6 +11,8 @@ import pytest
 from autoedge.errors import SearchError
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
 from autoedge.search.asha import (
+    RUNG0_FIDELITY,
+    TOP_FINETUNE_EPOCHS,
     RungResult,
     RungSchedule,
     crowding_distance,
@@ -96,3 +98,31 @@ def test_decide_promotes_within_the_top_share_and_never_a_failure() -> None:
     assert (d5.promoted, d5.rank, d5.of) == (True, 1, 6)
     assert (d3.promoted, d3.rank) == (False, 3)  # ceil(6/3) = 2 places
     assert not decide([RungResult(9, None)], 9, schedule).promoted
+
+
+def test_the_quota_refuses_a_promotion_once_ceil_n_over_eta_were_promoted() -> None:
+    schedule = RungSchedule(3, 3)
+    # 0 was promoted as the first of its rung; 1 and 2 came worse; 3 is the best so far
+    seen = [RungResult(i, (-0.5 - i / 100, 1.0)) for i in range(3)]
+    seen[0] = RungResult(0, (-0.5, 1.0), promoted=True)
+    newcomer = RungResult(3, (-0.9, 1.0))
+    full = decide([*seen, newcomer], 3, schedule)  # 4 results: 2 places, 1 taken
+    assert (full.promoted, full.rank) == (True, 1)
+    both = [seen[0], RungResult(1, (-0.51, 1.0), promoted=True), seen[2], newcomer]
+    refused = decide(both, 3, schedule)  # 2 places, both taken
+    assert (refused.promoted, refused.rank, refused.of) == (False, 1, 4)
+    # a fifth result opens no place (ceil(5/3) = 2); a seventh does (ceil(7/3) = 3)
+    best = RungResult(6, (-0.99, 1.0))
+    assert not decide([*both, best], 6, schedule).promoted
+    weaker = [RungResult(4, (-0.2, 1.0)), RungResult(5, (-0.2, 2.0))]
+    assert decide([*both, *weaker, best], 6, schedule).promoted
+
+
+def test_the_top_rung_fine_tunes_longer() -> None:
+    schedule = RungSchedule(3, 3)
+    base = RUNG0_FIDELITY
+    assert schedule.fidelity(base, 1).finetune_epochs == max(1, base.finetune_epochs)
+    assert schedule.fidelity(base, 2).finetune_epochs == max(
+        TOP_FINETUNE_EPOCHS, base.finetune_epochs
+    )
+    assert base.finetune_epochs < TOP_FINETUNE_EPOCHS  # the default does spend more there
