@@ -53,6 +53,30 @@ def _wait_for_workers(proc: subprocess.Popen[str], n: int, timeout: float = 120)
     raise AssertionError(f"no {n} worker processes after {timeout} s")
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of `pid` so far, in clock ticks (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().split(")")[-1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def _busy_worker(proc: subprocess.Popen[str], pids: list[int], timeout: float = 120) -> int:
+    """A worker that is evaluating a trial now: it burns CPU, where one that finished its
+    trial and waits for the next does not (killing that one loses nothing, by design)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = {pid: _cpu_ticks(pid) for pid in pids}
+        time.sleep(0.5)
+        busy = [pid for pid in pids if _alive(pid) and _cpu_ticks(pid) - before[pid] >= 20]
+        if busy:
+            return busy[0]
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+    raise AssertionError(f"no worker busy for {timeout} s")
+
+
 def test_new_local_runs_default_to_one_worker_per_core_and_ray_to_one() -> None:
     local = RunConfig.from_options("r", {})
     assert local.workers == min(usable_cpus(), MAX_DEFAULT_WORKERS)
@@ -97,9 +121,9 @@ def test_ctrl_c_stops_the_workers_and_resume_runs_their_trials_again(tmp_path: P
 def test_a_killed_worker_fails_its_trial_and_the_run_goes_on(tmp_path: Path) -> None:
     out = tmp_path / "K"
     proc = start("search", *FAST, *SLOW, "--budget", "5", "--workers", "2", "--out", str(out))
-    victim = _wait_for_workers(proc, 2)[0]
+    workers = _wait_for_workers(proc, 2)
     wait_for_rows(proc, out, 1)  # both workers are past start-up and training
-    os.kill(victim, signal.SIGKILL)
+    os.kill(_busy_worker(proc, workers), signal.SIGKILL)  # an idle one would lose nothing
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv")
