@@ -31,7 +31,7 @@ alone, which would keep the early trials' places and promote no later one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -146,56 +146,72 @@ class Decision:
 
 def decide(results: Sequence[RungResult], number: int, schedule: RungSchedule) -> Decision:
     """The promotion decision for trial `number` among `results` (its rung's results so far,
-    its own included): within the top ceil(n/eta) and the quota not yet full."""
-    order = promotion_order(results)
-    rank = order.index(number) + 1
+    its own included): within the top ceil(n/eta) and the quota not yet full. Only the groups
+    up to `number`'s own are ranked (a rung of n results costs O(n^2) comparisons once, not a
+    full peel)."""
+    rank = 0
+    for group in _ranked_groups(results):
+        if number in group:
+            rank += group.index(number) + 1
+            break
+        rank += len(group)
     ok = next(r for r in results if r.number == number).values is not None
-    places = schedule.promotable(len(order))
+    places = schedule.promotable(len(results))
     taken = sum(r.promoted for r in results if r.number != number)
-    return Decision(ok and rank <= places and taken < places, rank, len(order))
+    return Decision(ok and rank <= places and taken < places, rank, len(results))
 
 
 def promotion_order(results: Sequence[RungResult]) -> list[int]:
     """Trial numbers best first (the module docstring gives the rule)."""
+    return [number for group in _ranked_groups(results) for number in group]
+
+
+def _ranked_groups(results: Sequence[RungResult]) -> Iterator[list[int]]:
+    """Trial numbers best first, in groups: each non-dominated front of the feasible results
+    (ordered within), then the infeasible, then the failed. Lazy: fronts are peeled as asked."""
     feasible = [r for r in results if r.values is not None and r.violation <= 0]
-    infeasible = sorted(
-        (r for r in results if r.values is not None and r.violation > 0),
-        key=lambda r: (r.violation, r.number),
-    )
-    failed = sorted(r.number for r in results if r.values is None)
-    ranked: list[int] = []
     if feasible:
         points = np.array([r.values for r in feasible], dtype=float)
         spread = points.max(axis=0) - points.min(axis=0)
         scaled = (points - points.min(axis=0)) / np.where(spread > 0, spread, 1.0)
-        for front in non_dominated_fronts(points):
+        for front in iter_fronts(points):
             crowd = crowding_distance(points[front])
             balance = scaled[front].mean(axis=1)
             keys = [
                 (-c, b, feasible[i].number) for c, b, i in zip(crowd, balance, front, strict=True)
             ]
-            ranked += [number for *_, number in sorted(keys)]
-    return ranked + [r.number for r in infeasible] + failed
+            yield [number for *_, number in sorted(keys)]
+    yield [
+        r.number
+        for r in sorted(
+            (r for r in results if r.values is not None and r.violation > 0),
+            key=lambda r: (r.violation, r.number),
+        )
+    ]
+    yield sorted(r.number for r in results if r.values is None)
 
 
 def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
     """Row indices of `points` (minimised) by non-dominated front, first front first."""
+    return list(iter_fronts(points))
+
+
+def iter_fronts(points: np.ndarray) -> Iterator[list[int]]:
+    """`non_dominated_fronts`, one front at a time (stop early to rank only the best)."""
     n = len(points)
     if n == 0:
-        return []
+        return
     le = (points[:, None, :] <= points[None, :, :]).all(axis=2)
     lt = (points[:, None, :] < points[None, :, :]).any(axis=2)
     dominates = le & lt  # dominates[i, j]: i dominates j
     beaten_by = dominates.sum(axis=0)
     remaining = np.ones(n, dtype=bool)
-    fronts = []
     while remaining.any():
         front = np.flatnonzero(remaining & (beaten_by == 0))
-        fronts.append(front.tolist())
+        yield front.tolist()
         remaining[front] = False
         beaten_by = beaten_by - dominates[front].sum(axis=0)
         beaten_by[~remaining] = -1
-    return fronts
 
 
 def crowding_distance(points: np.ndarray) -> np.ndarray:

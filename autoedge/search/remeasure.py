@@ -11,11 +11,12 @@ most `PASSES` times). Predicted latencies are left alone: they do not vary.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from autoedge.search.asha import non_dominated_fronts
+from autoedge.search.asha import iter_fronts
 from autoedge.search.config import RunConfig
 from autoedge.search.objectives import minimised_values
 from autoedge.search.outputs import front_of
@@ -44,7 +45,7 @@ def models_to_drop(records: list[TrialRecord], config: RunConfig) -> list[int]:
     pairs = [(r, v) for r, v in zip(ranked, values, strict=True) if v is not None]
     points = np.array([v for _, v in pairs])
     keep = set()
-    for layer in non_dominated_fronts(points)[:KEPT_LAYERS] if len(pairs) else []:
+    for layer in islice(iter_fronts(points), KEPT_LAYERS) if len(pairs) else []:
         keep.update(pairs[i][0].number for i in layer)
     return [r.number for r in records if r.counted and r.number not in keep]
 

@@ -126,3 +126,21 @@ def test_the_top_rung_fine_tunes_longer() -> None:
         TOP_FINETUNE_EPOCHS, base.finetune_epochs
     )
     assert base.finetune_epochs < TOP_FINETUNE_EPOCHS  # the default does spend more there
+
+
+def test_decide_ranks_as_the_full_order_does() -> None:
+    rng = np.random.default_rng(0)
+    schedule = RungSchedule(3, 3)
+    for _ in range(30):
+        n = int(rng.integers(1, 40))
+        results = [
+            RungResult(i, None)
+            if rng.random() < 0.1
+            else RungResult(i, tuple(rng.integers(0, 5, 3).tolist()), float(rng.random() < 0.2))
+            for i in range(n)
+        ]
+        order = promotion_order(results)
+        assert sorted(order) == list(range(n))
+        for number in range(n):
+            d = decide(results, number, schedule)
+            assert (d.rank, d.of) == (order.index(number) + 1, n)

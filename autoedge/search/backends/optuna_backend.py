@@ -8,8 +8,6 @@ status is one that a stop interrupted, and its parameters are queued to run agai
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -17,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from autoedge.evaluate.result import EvalResult, failed_result
 from autoedge.search.backends.base import Backend, Proposal
+from autoedge.search.backends.study_storage import release, sqlite_storage
 from autoedge.search.config import RunConfig
 from autoedge.search.objectives import metric_names, objective_directions, objective_values
 from autoedge.search.records import ERROR, FAILED, INTERRUPTED, OK, RUNNING, TrialRecord
@@ -153,7 +151,8 @@ class OptunaBackend(Backend):
         Ray Tune's OptunaSearch, whose wrapper of the trial is accepted) and track it."""
         real: optuna.Trial = getattr(trial, "ot_trial", trial)
         try:
-            cand = sample_candidate(self.space, OptunaGenes(trial))
+            with self._storage.genes_at_once():
+                cand = sample_candidate(self.space, OptunaGenes(trial))
         except BaseException:
             self.study.tell(real, state=TrialState.FAIL)
             raise
@@ -268,38 +267,8 @@ class OptunaBackend(Backend):
         return self._storage
 
     def close(self) -> None:
-        """Release the storage and leave study.db a plain rollback-journal file again, so that
-        readers (`show`, a later resume's checks) find no write-ahead log beside it."""
-        self._storage.remove_session()
-        self._storage.engine.dispose()
-        # still open elsewhere (sqlite3.Error): it stays in WAL mode, which is harmless
-        with (
-            contextlib.suppress(sqlite3.Error),
-            contextlib.closing(sqlite3.connect(self._db, timeout=5)) as con,
-        ):
-            con.execute("PRAGMA journal_mode=DELETE")
-
-
-def sqlite_storage(db: Path) -> optuna.storages.RDBStorage:
-    """The study's SQLite storage, with cheap commits: write-ahead logging and fsync only at
-    checkpoints (PRAGMA synchronous=NORMAL). Optuna commits once per suggested gene, and a
-    full fsync each time cost ~0.5 s per default-space candidate here (a profiled run under
-    load, results/bench_scale.md). A killed process loses nothing committed (the log is replayed on
-    the next open); a power cut may lose the last commits, which the run then redoes as
-    interrupted trials. `close` turns the file back into a plain rollback-journal database."""
-    storage = optuna.storages.RDBStorage(
-        f"sqlite:///{db.resolve()}", engine_kwargs={"connect_args": {"timeout": 60}}
-    )
-    sqlalchemy.event.listen(storage.engine, "connect", _cheap_commits)
-    storage.engine.dispose()  # the connections opened while creating the schema get it too
-    return storage
-
-
-def _cheap_commits(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+        """Release the storage; study.db is left without a write-ahead log (study_storage)."""
+        release(self._storage, self._db)
 
 
 def _result(attrs: dict[str, Any], candidate: dict[str, Any]) -> EvalResult | None:
