@@ -7,8 +7,16 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def conv_model(cin: int = 1, cout: int = 4, hw: int = 16, *, custom_op: bool = False) -> bytes:
-    """A Conv + Relu model (or one whose op no runtime knows), serialized."""
+def conv_model(
+    cin: int = 1,
+    cout: int = 4,
+    hw: int | str = 16,
+    *,
+    custom_op: bool = False,
+    batch: int | str = 1,
+) -> bytes:
+    """A Conv + Relu model (or one whose op no runtime knows), serialized; `batch` or `hw`
+    given as a name makes that axis dynamic."""
     weight = np.random.default_rng(0).standard_normal((cout, cin, 3, 3)).astype(np.float32)
     op = helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1])
     if custom_op:
@@ -16,8 +24,8 @@ def conv_model(cin: int = 1, cout: int = 4, hw: int = 16, *, custom_op: bool = F
     graph = helper.make_graph(
         [op, helper.make_node("Relu", ["c"], ["y"])],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, hw, hw])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, hw, hw])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, cin, hw, hw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, cout, hw, hw])],
         [numpy_helper.from_array(weight, "w")],
     )
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]

@@ -38,6 +38,14 @@ def export_cmd(
         bool, typer.Option("--force", help="Replace the contents of a non-empty --out.")
     ] = False,
     device: Device = "auto",
+    dynamic_batch: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic-batch",
+            help="Keep the batch axis dynamic (default: fixed at 1, as edge runtimes and "
+            "NNAPI/CoreML want).",
+        ),
+    ] = False,
     json_out: JsonOut = False,
 ) -> None:
     """Retrain, compress and export one point of a run as a verified deployable folder.
@@ -66,6 +74,7 @@ def export_cmd(
         force=force,
         log=lambda m: err.print(m, markup=False),
         device=device,
+        batch=None if dynamic_batch else 1,
     )
     if json_out:
         sys.stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")

@@ -69,12 +69,14 @@ def split_sha256(images: Any, labels: Any) -> str:
 def usage_code(card: dict[str, Any]) -> str:
     """Five lines of plain onnxruntime that run the model on prepared images."""
     spec = card["input"]
+    batch = _batch(card)
+    rows = "N" if batch is None else str(batch)
     return "\n".join(
         [
             "import numpy as np, onnxruntime as ort",
             f'session = ort.InferenceSession("{MODEL_FILE}", providers=["CPUExecutionProvider"])',
-            f"# x: float32 (N, {spec['channels']}, {spec['resolution']}, {spec['resolution']}),"
-            " prepared as the card's Input section says",
+            f"# x: float32 ({rows}, {spec['channels']}, {spec['resolution']}, "
+            f"{spec['resolution']}), prepared as the card's Input section says",
             f'logits = session.run(None, {{"{spec["name"]}": x}})[0]',
             "classes = logits.argmax(axis=1)",
         ]
@@ -105,9 +107,12 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         "## Input",
         card["input_doc"],
-        f"Output `{card['output']['name']}`: float32 (batch, {card['output']['classes']}) "
-        f"logits for classes {', '.join(card['output']['class_names'])}.",
+        f"Output `{card['output']['name']}`: float32 ({_batch(card) or 'batch'}, "
+        f"{card['output']['classes']}) logits for classes "
+        f"{', '.join(card['output']['class_names'])}.",
+        _batch_doc(card),
         "",
+        *_mobile(card),
         "## Measured",
         "| metric | value |",
         "|---|---|",
@@ -139,6 +144,36 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _batch(card: dict[str, Any]) -> int | None:
+    """The model's fixed batch size (None: dynamic; cards before the field: dynamic)."""
+    first = card["input"]["shape"][0]
+    return first if isinstance(first, int) and first > 0 else None
+
+
+def _batch_doc(card: dict[str, Any]) -> str:
+    batch = _batch(card)
+    if batch is None:
+        return "The batch axis is dynamic (exported with `--dynamic-batch`)."
+    return (
+        f"The batch size is fixed at {batch}, as edge runtimes and mobile providers want; "
+        "`autoedge export --dynamic-batch` exports a dynamic batch axis instead."
+    )
+
+
+def _mobile(card: dict[str, Any]) -> list[str]:
+    if not card.get("mobile"):
+        return []
+    from autoedge.deploy.edge_onnx import describe_partitions
+
+    return [
+        "## Mobile execution providers",
+        "ONNX Runtime's usability check (`python -m "
+        "onnxruntime.tools.check_onnx_model_mobile_usability`, operator lists only):",
+        *(f"- {line}" for line in describe_partitions(card["mobile"]).splitlines()),
+        "",
+    ]
 
 
 def _stages(card: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ from autoedge.deploy.card import (
     split_sha256,
 )
 from autoedge.deploy.diagnose import most_sensitive, quantization_drift
+from autoedge.deploy.edge_onnx import fix_batch, input_shape, mobile_partitions
 from autoedge.deploy.preprocess import InputSpec, prepare_images
 from autoedge.deploy.selection import candidate_of, select_row
 from autoedge.deploy.staging import check_destination, staged_folder
@@ -83,11 +84,14 @@ def export_point(
     tolerance: float = EXPORT_TOLERANCE,
     log: Callable[[str], None] | None = None,
     device: str = "auto",
+    batch: int | None = 1,
 ) -> ExportReport:
     """Retrain, compress, export and verify one point of `run` into the folder `out`.
 
     Retraining (and a teacher trained for it) runs on `device` (auto, cpu, cuda, cuda:N);
-    the model is verified and timed on the CPU and the run's target.
+    the model is verified and timed on the CPU and the run's target. `batch`: the model's
+    fixed batch size (1: what edge runtimes and mobile providers want, deploy/edge_onnx.py);
+    None keeps the batch axis dynamic.
     Raises AutoEdgeError subclasses for bad input (before any training) and VerificationError
     when the exported model misses the run's promise; `out` is then left as it was.
     """
@@ -129,10 +133,14 @@ def export_point(
         if not result.ok:
             raise ExportError(f"retraining trial {number} for export failed: {result.error}")
         shutil.move(work / DEPLOYED_FILE, stage / MODEL_FILE)
+        if batch is not None:
+            fix_batch(stage / MODEL_FILE, batch)
         shutil.move(work / TRAINED_WEIGHTS, stage / WEIGHTS_FILE)
         (stage / WEIGHTS_FILE).chmod(0o644)
+        first = input_shape(stage / MODEL_FILE)[0]
         spec = InputSpec(
             name=_input_name(stage / MODEL_FILE),
+            batch=first if isinstance(first, int) else None,
             resolution=cand.resolution,
             channels=dataset.in_chans,
             mean=dataset.normalization[0],
@@ -283,6 +291,7 @@ def _card(
     model: Path,
 ) -> dict[str, Any]:
     proto = onnx.load(str(model), load_external_data=False)
+    mobile = mobile_partitions(model)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     folder_data = data_spec not in list_datasets()
     input_doc = spec.describe()
@@ -330,6 +339,8 @@ def _card(
         },
         "input": spec.to_json(),
         "input_doc": input_doc,
+        # ONNX Runtime's mobile usability check (NNAPI, CoreML) of the shipped model
+        "mobile": mobile,
         "output": {
             "name": proto.graph.output[0].name,
             "classes": dataset.num_classes,

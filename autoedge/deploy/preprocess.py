@@ -30,15 +30,17 @@ class InputSpec:
     std: tuple[float, ...]
     dtype: str = "float32"
     layout: str = "NCHW"
+    batch: int | None = None  # fixed batch size; None: a dynamic batch axis
 
     @property
     def shape(self) -> list[int | str]:
-        return ["batch", self.channels, self.resolution, self.resolution]
+        return [self.batch or "batch", self.channels, self.resolution, self.resolution]
 
     def describe(self) -> str:
         """One paragraph for the model card."""
         return (
-            f"`{self.name}`: {self.dtype} {self.layout} of shape (batch, {self.channels}, "
+            f"`{self.name}`: {self.dtype} {self.layout} of shape ({self.batch or 'batch'}, "
+            f"{self.channels}, "
             f"{self.resolution}, {self.resolution}). From uint8 pixels (H, W, C): divide by 255, "
             f"resize each channel to {self.resolution}x{self.resolution} with Pillow "
             f"`Image.resize(..., Image.BILINEAR)` on a float32 ('F') image, subtract mean "
@@ -58,6 +60,7 @@ class InputSpec:
             std=tuple(float(v) for v in data["std"]),
             dtype=str(data.get("dtype", "float32")),
             layout=str(data.get("layout", "NCHW")),
+            batch=int(data["batch"]) if data.get("batch") else None,
         )
 
 

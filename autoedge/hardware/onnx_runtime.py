@@ -54,13 +54,31 @@ def run_session(session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
 
 
 def onnx_accuracy(path: str | Path, x: np.ndarray, y: np.ndarray, *, batch: int = 256) -> float:
-    """Top-1 accuracy of the classifier at `path` on prepared inputs `x`, in a fresh session."""
+    """Top-1 accuracy of the classifier at `path` on prepared inputs `x`, in a fresh session
+    (in `batch`es, or the model's own batch size when its input fixes one)."""
     session = open_session(path)
     data = np.ascontiguousarray(x, dtype=np.float32)
+    step = fixed_batch(session) or batch
     preds = [
-        run_session(session, data[i : i + batch]).argmax(axis=1) for i in range(0, len(data), batch)
+        run_padded(session, data[i : i + step]).argmax(axis=1) for i in range(0, len(data), step)
     ]
     return float((np.concatenate(preds) == np.asarray(y)).mean())
+
+
+def fixed_batch(session: ort.InferenceSession) -> int | None:
+    """The batch size the session's first input fixes (None: dynamic)."""
+    first = session.get_inputs()[0].shape[0]
+    return first if isinstance(first, int) and first > 0 else None
+
+
+def run_padded(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
+    """`run_session` for up to a batch of inputs, padding a short last batch of a model with a
+    fixed batch size with zeros (their outputs dropped)."""
+    fixed = fixed_batch(session)
+    if fixed and len(x) < fixed:
+        pad = np.zeros((fixed - len(x), *x.shape[1:]), dtype=np.float32)
+        return run_session(session, np.concatenate([x, pad]))[: len(x)]
+    return run_session(session, x)
 
 
 def onnx_logits(
@@ -92,19 +110,14 @@ def onnx_logits(
         std = tuple(float(v) for v in props["autoedge.std"].split(","))
     h = shape[2] if isinstance(shape[2], int) else images.shape[1]
     w = shape[3] if isinstance(shape[3], int) else images.shape[2]
-    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    step = fixed_batch or batch
+    step = fixed_batch(session) or batch
     m = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
     s = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
     outs = []
     for start in range(0, len(images), step):
         chunk = _resize(images[start : start + step], h, w)
         x = (chunk.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - m) / s
-        if fixed_batch and len(x) < fixed_batch:  # pad the last batch of a fixed-batch model
-            pad = np.zeros((fixed_batch - len(x), *x.shape[1:]), dtype=np.float32)
-            outs.append(run_session(session, np.concatenate([x, pad]))[: len(x)])
-        else:
-            outs.append(run_session(session, x))
+        outs.append(run_padded(session, x))
     return np.concatenate(outs).astype(np.float32)
 
 
