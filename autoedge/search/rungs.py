@@ -72,6 +72,9 @@ class RungBook:
         self.states = Path(run_dir) / STATES_DIR
         self.pending: deque[Job] = deque()
         self.seq = 0
+        #: each recorded rung result as the ranking sees it, by (trial, rung, seq): a recorded
+        #: result never changes, so it is parsed once, not at every decision of its rung
+        self._ranked: dict[tuple[int, int, Any], RungResult] = {}
         self.models = Path(run_dir) / MODELS_DIR
         self.keep_models = False  # set by the loop when its evaluator can re-measure
 
@@ -162,16 +165,19 @@ class RungBook:
         if job.rung >= self.schedule.top or not result.ok:
             return None
         at_rung = [
-            replace(
-                self.rung_result(r.number, _result(e, r.candidate)),
-                promoted=bool(e.get("promoted")),
-            )
+            replace(self._recorded(r, e), promoted=bool(e.get("promoted")))
             for r in records()
             for e in r.rungs
             if int(e["rung"]) == job.rung and r.number != job.number
         ]
         at_rung.append(self.rung_result(job.number, result))
         return decide(at_rung, job.number, self.schedule)
+
+    def _recorded(self, record: TrialRecord, entry: dict[str, Any]) -> RungResult:
+        key = (record.number, int(entry["rung"]), entry.get("seq"))
+        if key not in self._ranked:
+            self._ranked[key] = self.rung_result(record.number, _result(entry, record.candidate))
+        return self._ranked[key]
 
     def rung_result(self, number: int, result: EvalResult) -> RungResult:
         """`result` as the ranking sees it: objectives turned to minimise, summed violation."""
