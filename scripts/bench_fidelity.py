@@ -264,7 +264,7 @@ def _agreement(mode: str, judged: pd.DataFrame, rungs: pd.DataFrame | None) -> l
 def _versus_hand(mode: str, table: pd.DataFrame) -> list[str]:
     hand = table[table["hand"]]
     if hand.empty:
-        return [f"- {mode}: the hand baseline was not in the run"]
+        return [f"- {mode}: the hand baseline was not exported (not in the run, or --no-hand)"]
     h = hand.iloc[0]
     near = table[(~table["hand"]) & (table["judged_accuracy"] >= h["judged_accuracy"] - 0.01)]
     head = (
