@@ -170,6 +170,14 @@ def search_cmd(
     kept, an interrupted one runs again. Ctrl-C stops after writing the results (exit 130).
     """
     options = _run_options(locals())  # first: locals() holds just the options here
+    _search(options, out_dir, resume, json_out)
+
+
+def _search(
+    options: dict[str, Any], out_dir: str | None, resume: str | None, json_out: bool
+) -> None:
+    """Plan the run the options ask for (every check before anything is written), run it with
+    a progress bar, print its summary."""
     from autoedge.data import get_dataset
     from autoedge.evaluate.session import EvaluationSession
     from autoedge.hardware.validation import ValidatedTarget
