@@ -165,7 +165,11 @@ def test_sigkill_during_rung_one_then_resume_carries_on_from_rung_zero(tmp_path:
 
 def test_a_top_rung_point_exports_with_the_accuracy_it_promised(run9: Path, tmp_path: Path):
     dest = tmp_path / "deploy"
-    res = autoedge("export", str(run9), "--out", str(dest), "--json")  # full fidelity
+    # 30 epochs: the default refit (10 epochs over digits' 1437 images, 230 steps) scores
+    # 87.2% where the top rung (2 fine-tune epochs) promised 93.0%, and the export refuses
+    # (measured 2026-12-02: 88.0% at 3 epochs, 94.2% at 30); Fashion-MNIST's 60000 images
+    # give 10 epochs 41x the steps
+    res = autoedge("export", str(run9), "--out", str(dest), "--refit-epochs", "30", "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     card = json.loads((dest / "model_card.json").read_text())
     front = pd.read_csv(run9 / "pareto.csv")
