@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -68,9 +69,14 @@ def _busy_worker(proc: subprocess.Popen[str], pids: list[int], timeout: float = 
     trial and waits for the next does not (killing that one loses nothing, by design)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        before = {pid: _cpu_ticks(pid) for pid in pids}
-        time.sleep(0.5)
-        busy = [pid for pid in pids if _alive(pid) and _cpu_ticks(pid) - before[pid] >= 20]
+        # busy in each of three 0.2 s windows, the last one ending just before the kill: a
+        # worker whose trial ended within the sampling would show an idle last window
+        samples = [{pid: _cpu_ticks(pid) for pid in pids}]
+        for _ in range(3):
+            time.sleep(0.2)
+            samples.append({pid: _cpu_ticks(pid) for pid in pids})
+        windows = list(itertools.pairwise(samples))
+        busy = [p for p in pids if _alive(p) and all(b[p] - a[p] >= 8 for a, b in windows)]
         if busy:
             return busy[0]
         assert proc.poll() is None, proc.communicate()[1][-2000:]
