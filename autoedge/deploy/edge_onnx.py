@@ -26,7 +26,10 @@ _COREML_OPS = "coreml_supported_mlprogram_ops.md"
 
 def input_shape(path: Path) -> list[int | str]:
     """The first input's shape: sizes, or the name of a dynamic axis."""
-    model = onnx.load(str(path), load_external_data=False)
+    return _input_shape(onnx.load(str(path), load_external_data=False))
+
+
+def _input_shape(model: onnx.ModelProto) -> list[int | str]:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
 
@@ -38,7 +41,7 @@ def fix_batch(path: Path, batch: int = 1) -> None:
 
     model = onnx.load(str(path))
     first = model.graph.input[0]
-    shape = input_shape(path)
+    shape = _input_shape(model)
     if isinstance(shape[0], int) and shape[0] > 0:
         return
     if any(not isinstance(d, int) or d <= 0 for d in shape[1:]):

@@ -191,13 +191,9 @@ def _ranked_groups(results: Sequence[RungResult]) -> Iterator[list[int]]:
     yield sorted(r.number for r in results if r.values is None)
 
 
-def non_dominated_fronts(points: np.ndarray) -> list[list[int]]:
-    """Row indices of `points` (minimised) by non-dominated front, first front first."""
-    return list(iter_fronts(points))
-
-
 def iter_fronts(points: np.ndarray) -> Iterator[list[int]]:
-    """`non_dominated_fronts`, one front at a time (stop early to rank only the best)."""
+    """Row indices of `points` (minimised) by non-dominated front, first front first, one
+    front at a time (stop early to rank only the best)."""
     n = len(points)
     if n == 0:
         return

@@ -17,7 +17,7 @@ from autoedge.search.asha import (
     RungSchedule,
     crowding_distance,
     decide,
-    non_dominated_fronts,
+    iter_fronts,
     promotion_order,
 )
 
@@ -52,9 +52,9 @@ def test_top_ceil_n_over_eta_is_promotable() -> None:
 def test_non_dominated_fronts_peel_in_order() -> None:
     # minimised: (1,4) (2,2) (4,1) are the first front; (3,3) is beaten by (2,2); (5,5) by all
     points = np.array([[1, 4], [3, 3], [2, 2], [5, 5], [4, 1]], dtype=float)
-    assert non_dominated_fronts(points) == [[0, 2, 4], [1], [3]]
+    assert list(iter_fronts(points)) == [[0, 2, 4], [1], [3]]
     same = np.array([[1, 1], [1, 1]], dtype=float)  # equal points do not dominate each other
-    assert non_dominated_fronts(same) == [[0, 1]]
+    assert list(iter_fronts(same)) == [[0, 1]]
 
 
 def test_crowding_distance_prefers_lonely_points() -> None:
