@@ -27,7 +27,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[test,ray]" \
+if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[test,ray,pretrained]" \
     > .venv/pip-install.log 2>&1; then
   grep -v "is ignored: it is neither a file nor a directory" .venv/pip-install.log | tail -30 >&2
   echo "setup: pip install failed (full log: .venv/pip-install.log)" >&2

@@ -55,6 +55,15 @@ def inspect_cmd(
         bool, typer.Option("--json", help="One JSON object per candidate per line.")
     ] = False,
     in_chans: Annotated[int, typer.Option(min=1, max=64, help="Input channels.")] = 1,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            min=8,
+            max=1024,
+            help="The data's image size (a relative resolution "
+            "follows it; default: small images, as the 28x28 built-ins).",
+        ),
+    ] = None,
     num_classes: Annotated[int, typer.Option(min=2, max=100_000, help="Classes.")] = 10,
     round_to: Annotated[
         int, typer.Option(min=1, max=256, help="Pruned channel counts round to this multiple.")
@@ -66,7 +75,10 @@ def inspect_cmd(
     """
     from autoedge.space import get_space, sample_candidates
 
-    candidates = sample_candidates(get_space(space), sample, seed)
+    space_obj = get_space(space, image_size=image_size)
+    values = getattr(space_obj.resolution, "values", ())
+    err.print(f"resolutions drawn for {image_size or 'small'} px images: {list(values)}")
+    candidates = sample_candidates(space_obj, sample, seed)
     from autoedge.evaluate.inspection import inspect_candidate  # torch: after the checks
 
     failed = 0
@@ -144,13 +156,13 @@ def evaluate_cmd(
     from autoedge.hardware.targets import get_target
     from autoedge.space import check_candidate, get_space
 
-    space_obj = get_space(space)
+    dataset = get_dataset(data)  # the space's relative resolution follows its size
+    space_obj = get_space(space, image_size=dataset.image_size[0])
     cand = _read_candidate(candidate, space_obj)
     check_candidate(cand, space_obj)
     tgt = get_target(target)
     check_teacher_spec(teacher)
     fidelity = DEFAULT_FIDELITY.with_budget(epochs=epochs, subset=subset)
-    dataset = get_dataset(data)
     from autoedge.evaluate import evaluate, prepare_teacher  # torch: after the checks
     from autoedge.evaluate.devices import require_device
 

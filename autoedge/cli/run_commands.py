@@ -13,6 +13,7 @@ from autoedge.cli import run_render as render
 from autoedge.cli.consoles import err, out
 
 if TYPE_CHECKING:
+    from autoedge.data import ImageDataset
     from autoedge.hardware.targets import Target
     from autoedge.search import RunConfig
 
@@ -46,6 +47,15 @@ Space = Annotated[
 ]
 Data = Annotated[
     str | None, typer.Option(help="fashion-mnist (default), mnist, digits, or a folder.")
+]
+ImageSize = Annotated[
+    int | None,
+    typer.Option(
+        min=8,
+        max=1024,
+        help="Image folders: store images at NxN (default: the folder's native "
+        "size, the median shorter side, at most 224).",
+    ),
 ]
 TargetName = Annotated[str | None, typer.Option(help="Latency target (default host).")]
 Budget = Annotated[
@@ -134,6 +144,7 @@ ValidateOn = Annotated[
 def search_cmd(
     space: Space = None,
     data: Data = None,
+    image_size: ImageSize = None,
     target: TargetName = None,
     budget: Budget = None,
     backend: Backend = None,
@@ -178,15 +189,20 @@ def _search(
 ) -> None:
     """Plan the run the options ask for (every check before anything is written), run it with
     a progress bar, print its summary."""
-    from autoedge.data import get_dataset
     from autoedge.evaluate.session import EvaluationSession
     from autoedge.hardware.validation import ValidatedTarget
     from autoedge.search import plan_run, run_search
 
-    run_target = _RunTarget()  # plan_run checks everything before anything is written
-    plan = plan_run(options, out=out_dir, resume=resume, executable_bits=run_target.bits)
+    run_target, run_data = _RunTarget(), _RunData()  # checked before anything is written
+    plan = plan_run(
+        options,
+        out=out_dir,
+        resume=resume,
+        executable_bits=run_target.bits,
+        data_size=run_data.size,
+    )
     config, tgt = plan.config, run_target.target
-    dataset = get_dataset(config.data)
+    dataset = run_data.load(config)
     session = EvaluationSession(
         dataset,
         tgt,
@@ -209,6 +225,7 @@ def _search(
 _SETTINGS = (
     "space",
     "data",
+    "image_size",
     "target",
     "budget",
     "backend",
@@ -243,6 +260,26 @@ def _run_options(flags: dict[str, Any]) -> dict[str, Any]:
         if part := {k: f[k] for k in keys if f[k] is not None}:
             options[name] = part
     return options
+
+
+class _RunData:
+    """The run's dataset, loaded once (with a progress bar while a folder is decoded)."""
+
+    dataset: ImageDataset | None = None
+
+    def load(self, config: RunConfig) -> ImageDataset:
+        if self.dataset is None:
+            from autoedge.data import get_dataset
+
+            with render.DecodeProgress() as bar:
+                self.dataset = get_dataset(
+                    config.data, image_size=config.image_size, progress=bar.update
+                )
+        return self.dataset
+
+    def size(self, config: RunConfig) -> int:
+        """The image size a new run's relative resolution follows."""
+        return self.load(config).image_size[0]
 
 
 class _RunTarget:

@@ -43,6 +43,8 @@ def describe_run(
     config = plan.config
     log(f"{'continuing' if plan.resumed else 'starting'} run {config.out}")
     log(f"data: {data}")
+    values = getattr(plan.space.resolution, "values", ())
+    log(f"resolutions drawn for this data: {', '.join(f'{v}x{v}' for v in values)}")
     log(
         f"space {config.space}, target {config.target}, backend {config.backend}"
         f"{' (' + config.sampler + ')' if config.backend == 'optuna' else ''}, budget "
@@ -291,3 +293,28 @@ def latency_text(r: dict[str, Any]) -> str:
 
 def pct(v: Any) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
+
+
+class DecodeProgress:
+    """A progress bar on stderr while an image folder is decoded into the cache (only then)."""
+
+    def __enter__(self) -> DecodeProgress:
+        self._bar: Progress | None = None
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn("decoding images"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("decode", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -22,6 +22,14 @@ class ImageDataset:
     test_y: np.ndarray
     classes: tuple[str, ...]
     source: str
+    skipped: tuple[str, ...] = ()  # files left out as unreadable, each "path (why)"
+    cache_entry: str | None = None  # an image folder's decoded cache (arrays memory-mapped)
+
+    def __reduce__(self) -> tuple:
+        """A cached image folder travels to worker processes as its cache path, not a copy."""
+        if self.cache_entry is not None:
+            return (_reopen, (self.cache_entry,))
+        return super().__reduce__()
 
     def __post_init__(self) -> None:
         for split, x, y in (
@@ -67,7 +75,10 @@ class ImageDataset:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Hash of every image and label (caches keyed by it follow the data, not the name)."""
+        """Hash of every image and label (caches keyed by it follow the data, not the name);
+        an image folder's is its cache key (every file's path, size and time, and the size)."""
+        if self.cache_entry is not None:
+            return self.cache_entry.rsplit("-", 1)[-1]
         h = hashlib.sha256()
         for a in (self.train_x, self.train_y, self.test_x, self.test_y):
             h.update(str(a.shape).encode())
@@ -82,10 +93,21 @@ class ImageDataset:
     def describe(self) -> str:
         """One line for logs: name, sizes, and where the data came from."""
         h, w = self.image_size
-        return (
+        line = (
             f"{self.name}: {len(self.train_y)} train / {len(self.test_y)} test, "
             f"{h}x{w}x{self.in_chans}, {self.num_classes} classes, from {self.source}"
         )
+        if self.skipped:
+            n = len(self.skipped)
+            names = "; ".join(self.skipped[:3]) + ("; ..." if n > 3 else "")
+            line += f"; skipped {n} unreadable file{'s' if n > 1 else ''}: {names}"
+        return line
+
+
+def _reopen(entry: str) -> ImageDataset:
+    from autoedge.data.image_folder import open_entry
+
+    return open_entry(entry)
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

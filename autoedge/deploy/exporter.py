@@ -105,7 +105,7 @@ def export_point(
     fidelity = _export_fidelity(Fidelity.from_json(config.fidelity), refit_epochs)
     require_device(device)  # a GPU that is not here: say so before anything trains
     promise = _promise(view.folder, row, fidelity)
-    dataset = get_dataset(config.data)
+    dataset = get_dataset(config.data, image_size=config.image_size)
     target = get_target(config.target)
     teacher = None
     if cand.kd_alpha > 0:
@@ -296,9 +296,15 @@ def _card(
     folder_data = data_spec not in list_datasets()
     input_doc = spec.describe()
     if folder_data:
+        size = dataset.image_size[0]
+        mode = "RGB" if dataset.in_chans == 3 else "L"
         input_doc += (
-            " Image files are first read as autoedge loads them: converted to RGB (kept "
-            "grayscale when every image is) and resized to 32x32 uint8 with Pillow BILINEAR."
+            f" Image files are first read as autoedge loads them (data/image_folder.py: "
+            f"load_image): with Pillow, `im.convert('{mode}')`, scaled so the shorter side is "
+            f"{size} px (`im.resize((max({size}, round(w * {size} / min(w, h))), "
+            f"max({size}, round(h * {size} / min(w, h)))), Image.BILINEAR)`), then the centre "
+            f"{size}x{size} square cropped (offsets `(W - {size}) // 2`, `(H - {size}) // 2`), "
+            "as uint8 pixels."
         )
     return {
         "format": CARD_FORMAT,
@@ -317,6 +323,7 @@ def _card(
         "dataset": {
             "name": dataset.name,
             "spec": data_spec,
+            "image_size": dataset.image_size[0] if folder_data else None,
             "source": dataset.source,
             "test_images": len(dataset.test_y),
             "test_sha256": split_sha256(dataset.test_x, dataset.test_y),

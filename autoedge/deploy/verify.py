@@ -150,7 +150,9 @@ def _precision(model: Path, card: dict[str, Any]) -> Check:
 def _accuracy(model: Path, card: dict[str, Any], data: str | None) -> Check:
     spec_data = data or card["dataset"]["spec"]
     try:
-        dataset = get_dataset(spec_data)
+        same_data = spec_data == card["dataset"]["spec"]
+        size = card["dataset"].get("image_size") if same_data else None
+        dataset = get_dataset(spec_data, image_size=size)
         x = prepare_images(dataset.test_x, InputSpec.from_json(card["input"]))
         acc = onnx_accuracy(model, x, dataset.test_y)
     except AutoEdgeError as e:

@@ -25,6 +25,7 @@ class RunSettings:
     teacher: str
     fidelity: dict[str, Any]
     config: dict[str, Any]
+    image_size: int | None = None  # an image folder's stored size (None: its native size)
 
 
 def read_run_data(path: str | Path) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def read_run_settings(path: str | Path) -> RunSettings:
             teacher=str(config.get("teacher", "auto")),
             fidelity=dict(config["fidelity"]),
             config=config,
+            image_size=int(config["image_size"]) if config.get("image_size") else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise RunError(f"{Path(path) / 'run.json'} holds no usable run settings: {e}") from e

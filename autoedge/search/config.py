@@ -56,6 +56,7 @@ class RunConfig:
     out: str
     space: str = DEFAULT_SPACE
     data: str = "fashion-mnist"
+    image_size: int | None = None  # an image folder's stored size; None: its native size
     target: str = "host"
     budget: int = 200
     backend: str = "optuna"

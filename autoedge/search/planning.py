@@ -30,6 +30,9 @@ from autoedge.space.spec import SearchSpace
 #: The bit-widths a run's target executes, or a function of the settled config giving them
 #: (asked once, before the space is narrowed: the CLI resolves the run's target there).
 ExecutableBits = Iterable[int] | Callable[[RunConfig], Iterable[int]]
+#: The image size of a run's data, or a function of the settled config giving it (asked only
+#: for a new run, whose space's relative resolution follows it; the CLI loads the data there).
+DataSize = int | Callable[[RunConfig], int]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ def plan_run(
     out: str | None = None,
     resume: str | None = None,
     executable_bits: ExecutableBits | None = None,
+    data_size: DataSize | None = None,
 ) -> RunPlan:
     """The checked plan of the run the user's `options` describe.
 
@@ -61,21 +65,39 @@ def plan_run(
     `--resume RUN` (or an `--out` that already holds a run) continues the stored run, where
     only budget and refine may change and any other differing option is an error. A ray-only
     setting given to another backend is an error; `executable_bits` narrows a new run's
-    bit-width choices (the dropped ones are in the plan).
+    bit-width choices (the dropped ones are in the plan); `data_size` resolves a new run's
+    resolution relative to the data (None: as for small images, see `space.resolution`).
     """
     config, resumed = _settle(options, out, resume)
     given = [k for k, v in options.items() if v is not None]
-    return _plan(config, resumed=resumed, given=given, executable_bits=executable_bits)
+    return _plan(
+        config,
+        resumed=resumed,
+        given=given,
+        executable_bits=executable_bits,
+        data_size=data_size,
+    )
 
 
-def plan_config(config: RunConfig, *, executable_bits: ExecutableBits | None = None) -> RunPlan:
+def plan_config(
+    config: RunConfig,
+    *,
+    executable_bits: ExecutableBits | None = None,
+    data_size: DataSize | None = None,
+) -> RunPlan:
     """The checked plan of a ready `config` (a new run, or the one stored in `config.out`).
 
     Its ray-only settings count as given when they differ from the defaults.
     """
     resumed = RunFolder(Path(config.out)).config.is_file()
     given = [k for k in RAY_SETTINGS if getattr(config, k) != getattr(RunConfig, k)]
-    return _plan(config, resumed=resumed, given=given, executable_bits=executable_bits)
+    return _plan(
+        config,
+        resumed=resumed,
+        given=given,
+        executable_bits=executable_bits,
+        data_size=data_size,
+    )
 
 
 def _plan(
@@ -84,6 +106,7 @@ def _plan(
     resumed: bool,
     given: Iterable[str],
     executable_bits: ExecutableBits | None,
+    data_size: DataSize | None = None,
 ) -> RunPlan:
     """Every check a run needs before anything is written, in the order the user sees them."""
     get_backend(config.backend)
@@ -99,7 +122,8 @@ def _plan(
     if resumed:
         space = run_space(config.out)
     else:
-        space = get_space(config.space)
+        size = data_size(config) if callable(data_size) else data_size
+        space = get_space(config.space, image_size=size)
         if bits is not None:
             space, dropped = restrict_bits(space, bits, target=config.target)
     check_teacher_spec(config.teacher)

@@ -10,6 +10,7 @@ import yaml
 
 from autoedge.errors import SpaceError
 from autoedge.space.axes import Axis, Choice, FloatRange, IntRange, Value, canonical_float
+from autoedge.space.resolution import parse_relative
 from autoedge.space.spec import (
     ACTIVATIONS,
     BIT_WIDTHS,
@@ -147,6 +148,9 @@ def parse_space(data: Any, source: str) -> SearchSpace:
     for a in GLOBAL_AXES:
         if a not in glob:
             raise ctx.fail(f"global.{a}", "missing")
+        if a == "resolution" and isinstance(glob[a], dict) and "relative" in glob[a]:
+            gaxes[a] = parse_relative(glob[a], lambda k, why: ctx.fail(f"global.{k}", why))
+            continue
         gaxes[a] = parse_axis(glob[a], f"global.{a}", a, ctx)
 
     defaults = _mapping(top.get("stage_defaults", {}), "stage_defaults", ctx)

@@ -30,9 +30,18 @@ _LARGE = [
     ("ir", 160, "hard_swish", [(5, 6, 0.25), (5, 6, 0.25), (5, 6, 0.25)]),
 ]
 _LAYOUTS = {
-    "mobilenetv3-small": (_SMALL, 64, 1024),
-    "mobilenetv3-large": (_LARGE, 64, 1280),
+    "mobilenetv3-small": (_SMALL, 1024),
+    "mobilenetv3-large": (_LARGE, 1280),
 }
+#: A baseline's resolution when the space's own cannot be read (an unresolved relative one).
+_DEFAULT_RESOLUTION = 64
+
+
+def _top_resolution(space: SearchSpace) -> int:
+    """Baselines run at the space's largest resolution for this data (64 for the 28x28
+    built-ins in the default space; the data's size for photos)."""
+    values = getattr(space.resolution, "values", None)
+    return max(int(v) for v in values) if values else _DEFAULT_RESOLUTION
 
 
 def list_baselines(space: SearchSpace) -> list[str]:
@@ -50,7 +59,8 @@ def baseline_candidate(name: str, space: SearchSpace) -> Candidate:
     net, _, precision = name.rpartition("-")
     if net not in _LAYOUTS or precision not in ("fp32", "int8"):
         raise SpaceError(f"unknown baseline {name!r}; known: {', '.join(_all_names())}")
-    layout, resolution, head = _LAYOUTS[net]
+    layout, head = _LAYOUTS[net]
+    resolution = _top_resolution(space)
     if len(layout) != len(space.stages):
         raise SpaceError(
             f"baseline {name} has {len(layout)} stages; space {space.name} has {len(space.stages)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autoedge.space.axes import Axis
+from autoedge.space.resolution import RelativeResolution
 
 #: Block types, with the timm block-string code they decode to.
 BLOCK_TYPES: dict[str, str] = {
@@ -63,7 +64,7 @@ class SearchSpace:
 
     name: str
     description: str
-    resolution: Axis
+    resolution: Axis | RelativeResolution  # relative until resolved for the data
     stem_width: Axis
     head_width: Axis
     kd_temperature: Axis

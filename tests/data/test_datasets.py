@@ -85,8 +85,12 @@ def test_image_folder_with_train_and_test_and_gray(tmp_path):
     [
         (lambda r: _folder(r, {"only": 3}), "at least 2"),
         (
-            lambda r: (_folder(r, {"a": 2, "b": 2}) / "b" / "x.png").write_bytes(b"junk"),
-            "not a readable image",
+            lambda r: [
+                (f / "b" / f"x{i}.png").write_bytes(b"junk")
+                for f in [_folder(r, {"a": 2, "b": 2})]
+                for i in range(2)
+            ],
+            r"2 of 6 files are not readable images .*x0\.png",
         ),
         (lambda r: (_folder(r, {"a": 2}) / "b").mkdir(), "no images"),
     ],
@@ -134,3 +138,58 @@ def test_idx_reader_rejects_corrupt_files(tmp_path):
     trunc.write_bytes(gzip.compress(header + bytes(6))[:-6])
     with pytest.raises(DataError, match="cannot be read"):
         read_idx(trunc)
+
+
+def _jpegs(root: Path, classes: int, per_class: int, size: tuple[int, int]) -> Path:
+    rng = np.random.default_rng(1)
+    for c in range(classes):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / f"c{c}" / f"{i}.jpg", quality=90)
+    return root
+
+
+def test_image_folder_keeps_its_native_size_and_crops_the_centre(tmp_path):
+    root = _jpegs(tmp_path / "photos", 2, 6, (120, 96))  # landscape: shorter side 96
+    d = get_dataset(str(root))
+    assert d.image_size == (96, 96) and d.in_chans == 3
+    small = get_dataset(str(root), image_size=64)
+    assert small.image_size == (64, 64)
+    first = sorted((root / "c0").iterdir())[0]
+    from autoedge.data.image_folder import load_image
+
+    with Image.open(first) as im:  # the recipe the card states, by hand
+        by_hand = np.asarray(im.convert("RGB").resize((80, 64), Image.BILINEAR))[:, 8:72]
+    assert np.array_equal(load_image(first, 64, 3), by_hand)
+
+
+def test_image_folder_is_cached_memory_mapped_and_notices_a_changed_file(tmp_path):
+    import pickle
+
+    root = _jpegs(tmp_path / "photos", 2, 5, (40, 40))
+    d = get_dataset(str(root))
+    assert isinstance(d.train_x, np.memmap) and d.cache_entry
+    again = get_dataset(str(root))
+    assert again.cache_entry == d.cache_entry and again.fingerprint == d.fingerprint
+    shipped = pickle.loads(pickle.dumps(d))  # workers reopen the cache, no copy travels
+    assert len(pickle.dumps(d)) < 2000 and np.array_equal(shipped.test_x, d.test_x)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(root / "c1" / "0.jpg")
+    changed = get_dataset(str(root))
+    assert changed.cache_entry != d.cache_entry and changed.fingerprint != d.fingerprint
+
+
+def test_one_corrupt_jpeg_is_skipped_counted_and_named(tmp_path):
+    root = _jpegs(tmp_path / "photos", 3, 8, (48, 48))
+    (root / "c1" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    progress: list[tuple[int, int]] = []
+    d = get_dataset(str(root), progress=lambda done, total: progress.append((done, total)))
+    assert len(d.train_y) + len(d.test_y) == 24
+    assert len(d.skipped) == 1 and "bad.jpg" in d.skipped[0]
+    assert "skipped 1 unreadable file" in d.describe() and "bad.jpg" in d.describe()
+    assert progress[-1] == (25, 25)
+
+
+def test_image_size_is_for_folders_only():
+    with pytest.raises(DataError, match="--image-size applies to image folders"):
+        get_dataset("digits", image_size=64)
