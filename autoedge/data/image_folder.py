@@ -234,6 +234,7 @@ def _decode_entry(
             "version": CACHE_VERSION,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        open_entry(tmp)  # a folder that makes no valid dataset leaves no cache entry behind
         if entry.exists():
             shutil.rmtree(entry)
         os.replace(tmp, entry)
