@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from autoedge.compress.batches import SHIFT, ImageBatches
 from autoedge.compress.training import (
     TrainSettings,
     images_to_tensor,
@@ -162,21 +163,25 @@ def fit_teacher(
     weight_decay: float,
     seed: int,
     device: torch.device | str = "cpu",
+    augment: str = SHIFT,
+    init: nn.Module | None = None,
 ) -> tuple[nn.Module, TeacherMeta]:
-    """Train a teacher from scratch on uint8 (N, H, W, C) images at their native size, on
-    `device` (where the returned model stays)."""
+    """Train a teacher on uint8 (N, H, W, C) images at their native size, on `device` (where
+    the returned model stays): `arch` from scratch, or fine-tune `init` (a pretrained network
+    of that arch with its classifier already sized for `num_classes`). `augment` names the
+    training augmentation (compress/batches.py)."""
     torch.manual_seed(seed)
     size = int(train_x.shape[1])
     meta = TeacherMeta(arch, int(train_x.shape[3]), num_classes, size, mean, std)
-    model = build_teacher(arch, in_chans=meta.in_chans, num_classes=meta.num_classes)
+    model = init or build_teacher(arch, in_chans=meta.in_chans, num_classes=meta.num_classes)
     model = model.to(device, memory_format=torch.channels_last)
-    x = images_to_tensor(train_x, size, mean, std, device=device)
+    x = ImageBatches(train_x, size, mean, std, device=device, augment=augment)
     y = torch.from_numpy(train_y.astype(np.int64)).to(device)
     settings = TrainSettings(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed
     )
-    train_model(model, x, y, settings, augment=True)
-    recalibrate_batchnorm(model, x[:2048])
+    train_model(model, x, y, settings)
+    recalibrate_batchnorm(model, x.first(2048))
     return model.eval(), meta
 
 
@@ -199,8 +204,8 @@ def teacher_logits(
     mean, std = meta.mean, meta.std
     out = []
     model.to(device)
-    for start in range(0, len(images), 4096):
-        x = images_to_tensor(images[start : start + 4096], size, mean, std, device=device)
+    for start in range(0, len(images), 512):  # bounded float copies, whatever the image size
+        x = images_to_tensor(images[start : start + 512], size, mean, std, device=device)
         out.append(predict_logits(model, x).numpy())
     logits = np.concatenate(out).astype(np.float32)
     if logits.ndim != 2:

@@ -1,15 +1,15 @@
-"""The training loop: supervised or distilled (KD) training on in-memory image tensors.
+"""The training loop: supervised or distilled (KD) training on prepared images.
 
-Images arrive as uint8 (N, H, W, C) arrays; `images_to_tensor` resizes and normalises them once,
-so every epoch is pure compute. Teacher logits are precomputed (the teacher never runs inside
-the loop), which makes distillation cost no more than plain training.
+Images arrive as ImageBatches (compress/batches.py: converted once when they fit in memory as
+float, else per batch) or as an already prepared float tensor. Teacher logits are precomputed
+(the teacher never runs inside the loop), so distillation costs no more than plain training.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from autoedge.compress.batches import NONE, SHIFT, ImageBatches, as_batches
+from autoedge.compress.batches import images_to_tensor as images_to_tensor
 from autoedge.compress.distill import kd_loss
 from autoedge.errors import CompressionError, TrainingError
 
@@ -61,37 +63,9 @@ class TrainLog:
     optimizer_state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
-def images_to_tensor(
-    images: np.ndarray,
-    resolution: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    device: torch.device | str = "cpu",
-) -> Tensor:
-    """uint8 (N, H, W, C) -> normalised float (N, C, R, R) in channels-last memory layout.
-
-    Resized bilinearly to `resolution`; channels-last roughly doubles CPU conv throughput.
-    The images cross to `device` once, as uint8, and are converted and resized there.
-    """
-    raw = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    x = raw.permute(0, 3, 1, 2).float() / 255.0
-    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    x = (x - m) / s
-    if x.shape[-2:] != (resolution, resolution):
-        out = []
-        for chunk in torch.split(x, 2048):
-            out.append(
-                F.interpolate(chunk, size=(resolution, resolution), mode="bilinear", antialias=True)
-            )
-        x = torch.cat(out)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 def train_model(
     model: nn.Module,
-    x: Tensor,
+    x: Tensor | ImageBatches,
     y: Tensor,
     settings: TrainSettings,
     *,
@@ -104,13 +78,15 @@ def train_model(
     """Train `model` in place on (x, y); raise TrainingError if the loss stops being finite.
 
     With `teacher_logits` (one row per image) and `settings.kd_alpha` > 0 the loss is Hinton
-    KD; otherwise cross-entropy. `augment` adds random horizontal flips and 2-pixel shifts.
+    KD; otherwise cross-entropy. Batches are augmented as `x` (ImageBatches) says; a plain
+    tensor `x` with `augment` gets random horizontal flips and 2-pixel shifts.
     `optimizer_state` (a TrainLog's) carries AdamW's moments on from an earlier phase of the
     same model; the learning-rate schedule restarts at `settings.lr` (warm restart) and steps
     are numbered on from `start_step`.
     """
     n = len(y)
-    if n == 0 or len(x) != n:
+    batches = as_batches(x, SHIFT if augment else NONE)
+    if n == 0 or len(batches) != n:
         raise CompressionError(f"training needs matching images and labels, got {len(x)}/{n}")
     soft = teacher_logits if settings.kd_alpha > 0 else None  # KD only when it has weight
     if soft is not None and len(soft) != n:
@@ -135,11 +111,11 @@ def train_model(
     model.train()
     step, loss_value = start_step, float("nan")
     for _ in range(settings.epochs):
-        order = torch.randperm(n, generator=gen).to(x.device)  # seeded on the CPU, any device
+        order = torch.randperm(n, generator=gen)  # seeded on the CPU, any device
         for i in range(0, n, settings.batch_size):
-            idx = order[i : i + settings.batch_size]
-            xb = _augment(x[idx], gen) if augment else x[idx]
-            out = model(xb)
+            idx_cpu = order[i : i + settings.batch_size]
+            idx = idx_cpu.to(y.device)
+            out = model(batches.batch(idx_cpu, gen))
             if soft is not None:
                 loss = kd_loss(
                     out, soft[idx], y[idx], temperature=temperature, alpha=settings.kd_alpha
@@ -184,14 +160,9 @@ def warmup_cosine(total: int, warmup_fraction: float = 0.2) -> Callable[[int], f
     return factor
 
 
-def _augment(x: Tensor, gen: torch.Generator) -> Tensor:
-    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
-    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-    dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
-    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-
-
-def recalibrate_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128) -> None:
+def recalibrate_batchnorm(
+    model: nn.Module, x: Tensor | ImageBatches, *, batch_size: int = 128
+) -> None:
     """Re-estimate every BatchNorm's running statistics as a plain average over `x`.
 
     Short training runs leave the exponential running averages far from the final weights'
@@ -208,7 +179,7 @@ def recalibrate_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128)
     model.train()
     try:
         with torch.no_grad():
-            for chunk in torch.split(x, batch_size):
+            for chunk in as_batches(x).chunks(batch_size):
                 model(chunk)
     finally:
         for m, momentum in zip(norms, saved, strict=True):
@@ -216,13 +187,14 @@ def recalibrate_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 128)
         model.train(was_training)
 
 
-def predict_logits(model: nn.Module, x: Tensor, *, batch_size: int = 256) -> Tensor:
+def predict_logits(model: nn.Module, x: Tensor | ImageBatches, *, batch_size: int = 256) -> Tensor:
     """Eval-mode logits of `model` for every image of `x`, on the CPU."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return torch.cat([model(chunk).cpu() for chunk in torch.split(x, batch_size)])
+            chunks = as_batches(x).chunks(batch_size)
+            return torch.cat([model(chunk).cpu() for chunk in chunks])
     finally:
         model.train(was_training)
 

@@ -73,6 +73,13 @@ class ImageDataset:
     def image_size(self) -> tuple[int, int]:
         return int(self.train_x.shape[1]), int(self.train_x.shape[2])
 
+    @property
+    def augmentation(self) -> str:
+        """How training images are augmented: ``photo`` (random resized crop and horizontal
+        flip) for image folders; ``none`` for the small built-in sets, where a crop loses the
+        object and a flip makes another digit."""
+        return "photo" if self.cache_entry is not None else "none"
+
     @cached_property
     def fingerprint(self) -> str:
         """Hash of every image and label (caches keyed by it follow the data, not the name);

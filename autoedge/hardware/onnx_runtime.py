@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,15 +53,20 @@ def run_session(session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
     return session.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
-def onnx_accuracy(path: str | Path, x: np.ndarray, y: np.ndarray, *, batch: int = 256) -> float:
-    """Top-1 accuracy of the classifier at `path` on prepared inputs `x`, in a fresh session
-    (in `batch`es, or the model's own batch size when its input fixes one)."""
+def onnx_accuracy(
+    path: str | Path, x: np.ndarray | Iterable[np.ndarray], y: np.ndarray, *, batch: int = 256
+) -> float:
+    """Top-1 accuracy of the classifier at `path` on prepared inputs `x` (one array, or
+    consecutive chunks of it), in a fresh session (in `batch`es, or the model's own batch size
+    when its input fixes one)."""
     session = open_session(path)
-    data = np.ascontiguousarray(x, dtype=np.float32)
     step = fixed_batch(session) or batch
-    preds = [
-        run_padded(session, data[i : i + step]).argmax(axis=1) for i in range(0, len(data), step)
-    ]
+    preds = []
+    for chunk in [x] if isinstance(x, np.ndarray) else x:
+        data = np.ascontiguousarray(chunk, dtype=np.float32)
+        preds += [
+            run_padded(session, data[i : i + step]).argmax(1) for i in range(0, len(data), step)
+        ]
     return float((np.concatenate(preds) == np.asarray(y)).mean())
 
 

