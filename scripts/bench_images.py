@@ -1,16 +1,19 @@
 """Benchmark a folder of photos: searched at its native resolution vs shrunk to 32 px, and the
 ImageNet-pretrained teacher vs the small CNN trained from scratch.
 
-    .venv/bin/python scripts/bench_images.py [--images 2000] [--size 128] [--budget 6]
-        [--refit-epochs 3] [--space mobilenetv3]
+    .venv/bin/python scripts/bench_images.py [--images 2000] [--size 128] [--budget 5]
+        [--epochs 3] [--refit-epochs 4] [--space mobilenetv3] [--memory-images 10000]
 
 Makes its own folder (anyone can rebuild it): 5 classes of rendered shapes (disc, square,
-triangle, cross, ring) in random colours, sizes, positions and rotations on textured
-backgrounds, `--images` JPEGs at `--size` px, seed 0. Then, in a fresh AUTOEDGE_CACHE:
+triangle, cross, ring) in random colours, sizes and rotations, framed as product photos (the
+object near the centre, 36-72% of the width) on textured backgrounds, `--images` JPEGs at
+`--size` px, seed 0. Then, in a fresh AUTOEDGE_CACHE:
 
 1. Teachers on the native-size data, each timed: `auto` (EfficientNet-Lite0 from its ImageNet
    weights, fine-tuned) and the small CNN from scratch with the same photo augmentation.
-2. Two searches through the CLI, the same seed, space and budget: at the native size
+2. Two searches through the CLI, the same seed, space, budget and `--epochs` (the default
+   fidelity, 1 epoch, leaves candidates at chance on 1,600 training photos: measured 22.8% for
+   the MobileNetV3-Small-like baseline at 128 px, 5 classes): at the native size
    (resolutions relative to it) and with `--image-size 32`; each with `--teacher auto` (for
    32 px data that is the CNN: the pretrained teacher needs 64 px and up), prepared before the
    search clock starts. Then `autoedge export` of each run's most accurate front point with
@@ -48,14 +51,14 @@ def make_folder(root: Path, n: int, size: int, seed: int = 0) -> None:
     for i in range(n):
         label = i % len(SHAPES)
         bg = rng.integers(0, 256, 3)
-        noise = rng.normal(0, 40, (size // 4, size // 4, 3))
+        noise = rng.normal(0, 30, (size // 4, size // 4, 3))
         texture = np.clip(bg + noise, 0, 255).astype(np.uint8)
         im = Image.fromarray(texture).resize((size, size), Image.BICUBIC)
         im = im.filter(ImageFilter.GaussianBlur(1))
         draw = ImageDraw.Draw(im)
         colour = tuple(int(v) for v in (bg + rng.integers(90, 166, 3)) % 256)
-        r = size * rng.uniform(0.08, 0.3)  # the smallest are a few pixels at 32 px
-        cx, cy = rng.uniform(r, size - r, 2)
+        r = size * rng.uniform(0.18, 0.36)  # product-photo framing: the object fills much of it
+        cx, cy = size / 2 + rng.uniform(-0.5, 0.5, 2) * (size - 2 * r)
         _draw(draw, SHAPES[label], cx, cy, r, rng.uniform(0, math.pi), colour)
         folder = root / SHAPES[label]
         folder.mkdir(parents=True, exist_ok=True)
@@ -97,12 +100,12 @@ def _draw(
         draw.line([c, d], fill=colour, width=width)
 
 
-def autoedge(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+def autoedge(*args: str, check: bool = True) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     res = subprocess.run(
         [sys.executable, "-m", "autoedge", *args], capture_output=True, text=True, check=False
     )
-    if res.returncode != 0:
+    if check and res.returncode != 0:
         raise SystemExit(f"autoedge {' '.join(args)} failed:\n{res.stderr[-3000:]}")
     return time.perf_counter() - start, res
 
@@ -148,15 +151,29 @@ def search_and_export(data: Path, work: Path, args: argparse.Namespace, rows: li
             str(args.budget),
             "--seed",
             "0",
+            "--epochs",
+            str(args.epochs),
             "--out",
             str(run),
             *extra,
         )
         pareto = pd.read_csv(run / "pareto.csv")
-        export_s, _ = autoedge(
-            "export", str(run), "--out", str(model), "--refit-epochs", str(args.refit_epochs)
+        export_s, done = autoedge(
+            "export",
+            str(run),
+            "--out",
+            str(model),
+            "--refit-epochs",
+            str(args.refit_epochs),
+            check=False,
         )
-        card = json.loads((model / "model_card.json").read_text())
+        if done.returncode == 0:
+            card = json.loads((model / "model_card.json").read_text())
+        else:  # e.g. the retrained point missed the run's promise: a result, not a crash
+            print(done.stderr[-2000:])
+            why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+            card = {"metrics": {"accuracy": float("nan")}, "latency": {"host": {}}}
+            card["candidate"] = {"genes": {"resolution": float("nan")}, "export_error": why}
         host = card["latency"]["host"] or {}
         rows.append(
             {
@@ -168,11 +185,12 @@ def search_and_export(data: Path, work: Path, args: argparse.Namespace, rows: li
                 ),
                 "front_points": len(pareto),
                 "front_best_accuracy": float(pareto["accuracy"].max()),
-                "export_resolution": card["candidate"]["genes"].get("resolution"),
+                "export_resolution": str(card["candidate"]["genes"].get("resolution")),
                 "accuracy": card["metrics"]["accuracy"],
                 "host_latency_ms": host.get("median_ms"),
                 "search_wall_s": round(search_s, 1),
                 "export_wall_s": round(export_s, 1),
+                "export_error": card["candidate"].get("export_error", ""),
                 "wall_s": round(search_s + export_s, 1),
             }
         )
@@ -247,8 +265,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--budget", type=int, default=6)
-    ap.add_argument("--refit-epochs", type=int, default=3)
+    ap.add_argument("--budget", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3, help="search fidelity epochs")
+    ap.add_argument("--refit-epochs", type=int, default=4)
     ap.add_argument("--space", default="mobilenetv3")
     ap.add_argument("--memory-images", type=int, default=10000, help="0: skip that part")
     ap.add_argument("--memory-size", type=int, default=224)
@@ -274,7 +293,8 @@ def main() -> None:
 def write_md(path: Path, table: pd.DataFrame, args: argparse.Namespace, total_s: float) -> None:
     cmd = (
         f".venv/bin/python scripts/bench_images.py --images {args.images} --size {args.size} "
-        f"--budget {args.budget} --refit-epochs {args.refit_epochs} --space {args.space} "
+        f"--budget {args.budget} --epochs {args.epochs} --refit-epochs {args.refit_epochs} "
+        f"--space {args.space} "
         f"--memory-images {args.memory_images} --memory-size {args.memory_size}"
     )
     memory = table[table["part"] == "memory"]
@@ -298,7 +318,8 @@ def write_md(path: Path, table: pd.DataFrame, args: argparse.Namespace, total_s:
             for r in teach.itertuples()
         ),
         "",
-        f"## Searches (`--space {args.space} --budget {args.budget} --seed 0`, teacher auto)",
+        f"## Searches (`--space {args.space} --budget {args.budget} --epochs {args.epochs} "
+        "--seed 0`, teacher auto)",
         "",
         "Export: the most accurate front point, retrained with "
         f"`--refit-epochs {args.refit_epochs}`; accuracy on the test split in ONNX Runtime; "
@@ -309,10 +330,17 @@ def write_md(path: Path, table: pd.DataFrame, args: argparse.Namespace, total_s:
         "|---|---|---|---|---|---|---|---|---|",
         *(
             f"| {r.setting} | {r.resolutions} | {int(r.front_points)} | "
-            f"{100 * r.front_best_accuracy:.1f}% | {int(r.export_resolution)} | "
-            f"{100 * r.accuracy:.1f}% | {r.host_latency_ms:.2f} | {r.search_wall_s:.0f} | "
+            f"{100 * r.front_best_accuracy:.1f}% | {r.export_resolution} | "
+            f"{100 * r.accuracy:.1f}% | {r.host_latency_ms or float('nan'):.2f} | "
+            f"{r.search_wall_s:.0f} | "
             f"{r.export_wall_s:.0f} |"
             for r in search.itertuples()
+        ),
+        "",
+        *(
+            f"Export of the {r.setting} run failed: {r.export_error}"
+            for r in search.itertuples()
+            if r.export_error
         ),
         "",
     ]

