@@ -42,6 +42,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
+ALL = "teacher,search,memory"
 SHAPES = ("disc", "square", "triangle", "cross", "ring")
 
 
@@ -181,7 +182,7 @@ def search_and_export(data: Path, work: Path, args: argparse.Namespace, rows: li
                 "setting": name,
                 "arch": f"teacher {teacher.description.split(',')[0] if teacher else 'none'}",
                 "resolutions": " ".join(
-                    sorted({f"{r}" for r in pd.read_csv(run / "trials.csv")["resolution"]})
+                    str(r) for r in sorted(set(pd.read_csv(run / "trials.csv")["resolution"]))
                 ),
                 "front_points": len(pareto),
                 "front_best_accuracy": float(pareto["accuracy"].max()),
@@ -273,38 +274,64 @@ def main() -> None:
     ap.add_argument("--memory-size", type=int, default=224)
     ap.add_argument("--work", default="/tmp/autoedge-bench-images")
     ap.add_argument("--out", default=str(RESULTS / "bench_images"))
+    ap.add_argument(
+        "--parts",
+        default=ALL,
+        help="what to run; the other parts' rows are kept from the existing --out csv",
+    )
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     data = work / "shapes"
-    make_folder(data, args.images, args.size)
     os.environ["AUTOEDGE_CACHE"] = tempfile.mkdtemp(prefix="cache-", dir=work)
     rows: list[dict] = []
+    if parts != set(ALL.split(",")) and Path(f"{args.out}.csv").is_file():
+        kept = pd.read_csv(f"{args.out}.csv", keep_default_na=False, na_values=[""])
+        rows = [r for r in kept.to_dict("records") if r["part"] not in parts]
+        earlier = f"`{command(argparse.Namespace(**{**vars(args), 'parts': ALL}))}` (earlier)"
+        for row in rows:  # a csv from before the column: made by a whole run of these settings
+            if not isinstance(row.get("made_by"), str):
+                row["made_by"] = earlier
     start = time.perf_counter()
-    teachers(data, rows)
-    search_and_export(data, work, args, rows)
-    if args.memory_images:
+    if parts & {"teacher", "search"}:
+        make_folder(data, args.images, args.size)
+    if "teacher" in parts:
+        teachers(data, rows)
+    if "search" in parts:
+        search_and_export(data, work, args, rows)
+    if "memory" in parts and args.memory_images:
         memory_check(work, args.memory_images, args.memory_size, rows)
+    minutes = (time.perf_counter() - start) / 60
+    made_by = f"`{command(args)}` ({minutes:.0f} min, {time.strftime('%Y-%m-%d')})"
+    for row in rows:
+        row.setdefault("made_by", made_by)
+    order = {"teacher": 0, "search": 1, "memory": 2}
+    rows.sort(key=lambda r: order[r["part"]])
     table = pd.DataFrame(rows)
     table.to_csv(f"{args.out}.csv", index=False)
-    write_md(Path(f"{args.out}.md"), table, args, time.perf_counter() - start)
+    write_md(Path(f"{args.out}.md"), table, args)
 
 
-def write_md(path: Path, table: pd.DataFrame, args: argparse.Namespace, total_s: float) -> None:
-    cmd = (
-        f".venv/bin/python scripts/bench_images.py --images {args.images} --size {args.size} "
+def command(args: argparse.Namespace) -> str:
+    return (
+        f".venv/bin/python scripts/bench_images.py --parts {args.parts} "
+        f"--images {args.images} --size {args.size} "
         f"--budget {args.budget} --epochs {args.epochs} --refit-epochs {args.refit_epochs} "
         f"--space {args.space} "
         f"--memory-images {args.memory_images} --memory-size {args.memory_size}"
     )
-    memory = table[table["part"] == "memory"]
+
+
+def write_md(path: Path, table: pd.DataFrame, args: argparse.Namespace) -> None:
+    made = " and ".join(dict.fromkeys(table["made_by"]))
     teach = table[table["part"] == "teacher"]
+    memory = table[table["part"] == "memory"]
     search = table[table["part"] == "search"]
     lines = [
         "# Photos at their own resolution (issue 27)",
         "",
-        f"Command: `{cmd}` ({total_s / 60:.0f} min in all, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}).",
+        f"Made by {made}; {platform.machine()}, {os.cpu_count()} CPUs.",
         "",
         f"Data: {args.images} rendered-shape JPEGs at {args.size} px, 5 classes (the script "
         "makes them; seed 0), 20% per class held out for test.",

@@ -117,13 +117,19 @@ def _reopen(entry: str) -> ImageDataset:
     return open_entry(entry)
 
 
+#: Pixel values per chunk of `channel_stats` (each chunk becomes two float64 arrays: 100 MB).
+STATS_CHUNK_VALUES = 6_422_528
+
+
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 (N, H, W, C) images, on the 0..1 scale."""
     total = np.zeros(images.shape[-1])
     squares = np.zeros(images.shape[-1])
     count = 0
-    for start in range(0, len(images), 8192):  # chunks: no float copy of the whole set
-        chunk = images[start : start + 8192].reshape(-1, images.shape[-1]) / 255.0
+    per_image = int(np.prod(images.shape[1:])) or 1
+    step = max(1, STATS_CHUNK_VALUES // per_image)  # 8192 28x28 images, 42 at 224x224x3
+    for start in range(0, len(images), step):  # chunks: no float copy of the whole set
+        chunk = images[start : start + step].reshape(-1, images.shape[-1]) / 255.0
         total += chunk.sum(axis=0)
         squares += (chunk**2).sum(axis=0)
         count += len(chunk)

@@ -193,3 +193,16 @@ def test_one_corrupt_jpeg_is_skipped_counted_and_named(tmp_path):
 def test_image_size_is_for_folders_only():
     with pytest.raises(DataError, match="--image-size applies to image folders"):
         get_dataset("digits", image_size=64)
+
+
+def test_channel_stats_chunk_large_images_and_match_numpy():
+    """224 px photos go through in chunks of ~42 images (not 8192: 20 GB of float64)."""
+    from autoedge.data.dataset import STATS_CHUNK_VALUES, channel_stats
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (90, 224, 224, 3), dtype=np.uint8)
+    assert STATS_CHUNK_VALUES // images[0].size < len(images)  # more than one chunk
+    mean, std = channel_stats(images)
+    flat = images.reshape(-1, 3) / 255.0
+    assert np.allclose(mean, flat.mean(axis=0), atol=1e-9)
+    assert np.allclose(std, flat.std(axis=0), atol=1e-6)
