@@ -277,12 +277,13 @@ def main() -> None:
     ap.add_argument(
         "--parts",
         default=ALL,
-        help="what to run; the other parts' rows are kept from the existing --out csv",
+        help="what to run (none: rewrite the .md); other parts' rows come from the --out csv",
     )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     data = work / "shapes"
     os.environ["AUTOEDGE_CACHE"] = tempfile.mkdtemp(prefix="cache-", dir=work)
     rows: list[dict] = []
@@ -352,11 +353,12 @@ def write_md(path: Path, table: pd.DataFrame, args: argparse.Namespace) -> None:
         f"`--refit-epochs {args.refit_epochs}`; accuracy on the test split in ONNX Runtime; "
         "host latency from the model card (1 thread, batch 1).",
         "",
-        "| data | resolutions drawn | front points | front best acc. (search) | export res. | "
-        "export acc. | host ms | search s | export s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| data | teacher | resolutions drawn | front points | front best acc. (search) | "
+        "export res. | export acc. | host ms | search s | export s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *(
-            f"| {r.setting} | {r.resolutions} | {int(r.front_points)} | "
+            f"| {r.setting} | {r.arch.removeprefix('teacher auto: ')} | {r.resolutions} | "
+            f"{int(r.front_points)} | "
             f"{100 * r.front_best_accuracy:.1f}% | {r.export_resolution} | "
             f"{100 * r.accuracy:.1f}% | {r.host_latency_ms or float('nan'):.2f} | "
             f"{r.search_wall_s:.0f} | "
