@@ -41,7 +41,7 @@ from autoedge.data.dataset import ImageDataset
 from autoedge.errors import AutoEdgeError, disk_full_cause
 from autoedge.evaluate.devices import training_device
 from autoedge.evaluate.fidelity import DEFAULT_FIDELITY, Fidelity
-from autoedge.evaluate.limits import TrialLimits
+from autoedge.evaluate.limits import TrialLimits, eval_batch
 from autoedge.evaluate.result import (
     OK,
     EvalResult,
@@ -246,12 +246,13 @@ def _run(
         deployed = export_deployable(frozen, example, plan, folder, calib)
 
     with clock("measure"):
-        acc_torch = accuracy(predict_logits(qat, x_test), y_test)
+        batch = eval_batch(fidelity.batch_size * 4, res, dataset.in_chans)
+        acc_torch = accuracy(predict_logits(qat, x_test, batch_size=batch), y_test)
         acc_onnx = onnx_accuracy(
             deployed.path,
-            (c.cpu().numpy() for c in x_test.chunks(1024)),
+            (c.cpu().numpy() for c in x_test.chunks(4 * batch)),
             y_test,
-            batch=fidelity.batch_size * 4,
+            batch=batch,
         )
         latency = target.latency(deployed.path, runs=fidelity.latency_runs)
         peak = peak_activation_bytes(deployed.path, batch=1, fused_qdq=True)

@@ -133,3 +133,12 @@ def test_memory_cap_holds_allocations_to_the_headroom_and_is_lifted_after() -> N
     assert out["big_after"] == 512 * MB
     assert out["under_hard"] == [out["hard"], out["hard"]]
     assert out["after_hard"] == [out["hard"], out["hard"]]
+
+
+def test_test_batches_shrink_for_large_images():
+    from autoedge.evaluate.limits import eval_batch
+
+    assert eval_batch(256, 32, 1) == 256  # the built-ins: as before
+    assert eval_batch(256, 104, 3) == 256
+    assert eval_batch(256, 224, 3) == 55
+    assert eval_batch(256, 2048, 3) == 1
