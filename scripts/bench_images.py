@@ -12,8 +12,8 @@ object near the centre, 36-72% of the width) on textured backgrounds, `--images`
 1. Teachers on the native-size data, each timed: `auto` (EfficientNet-Lite0 from its ImageNet
    weights, fine-tuned) and the small CNN from scratch with the same photo augmentation.
 2. Two searches through the CLI, the same seed, space, budget and `--epochs` (the default
-   fidelity, 1 epoch, leaves candidates at chance on 1,600 training photos: measured 22.8% for
-   the MobileNetV3-Small-like baseline at 128 px, 5 classes): at the native size
+   fidelity, 1 epoch, left the MobileNetV3-Small-like baseline at chance on these 1,600
+   training photos at 128 px: 22.8% in one `evaluate` by hand): at the native size
    (resolutions relative to it) and with `--image-size 32`; each with `--teacher auto` (for
    32 px data that is the CNN: the pretrained teacher needs 64 px and up), prepared before the
    search clock starts. Then `autoedge export` of each run's most accurate front point with
