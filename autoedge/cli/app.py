@@ -74,9 +74,10 @@ def inspect_cmd(
     Exits 1 if any candidate's ONNX export does not match PyTorch.
     """
     from autoedge.space import get_space, sample_candidates
+    from autoedge.space.resolution import drawn_resolutions
 
     space_obj = get_space(space, image_size=image_size)
-    values = getattr(space_obj.resolution, "values", ())
+    values = drawn_resolutions(space_obj)
     err.print(f"resolutions drawn for {image_size or 'small'} px images: {list(values)}")
     candidates = sample_candidates(space_obj, sample, seed)
     from autoedge.evaluate.inspection import inspect_candidate  # torch: after the checks

@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from autoedge.cli.consoles import err, out
+from autoedge.space.resolution import drawn_resolutions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,7 @@ def describe_run(
     config = plan.config
     log(f"{'continuing' if plan.resumed else 'starting'} run {config.out}")
     log(f"data: {data}")
-    values = getattr(plan.space.resolution, "values", ())
+    values = drawn_resolutions(plan.space)
     log(f"resolutions drawn for this data: {', '.join(f'{v}x{v}' for v in values)}")
     log(
         f"space {config.space}, target {config.target}, backend {config.backend}"

@@ -20,7 +20,6 @@ from torch import nn
 from autoedge.compress.batches import SHIFT, ImageBatches
 from autoedge.compress.training import (
     TrainSettings,
-    images_to_tensor,
     predict_logits,
     recalibrate_batchnorm,
     train_model,
@@ -201,13 +200,10 @@ def teacher_logits(
     if not (meta.mean and meta.std):
         raise TeacherError(f"teacher {meta.arch}: metadata lacks the input mean/std")
     size = meta.input_size or int(images.shape[1])
-    mean, std = meta.mean, meta.std
-    out = []
     model.to(device)
-    for start in range(0, len(images), 512):  # bounded float copies, whatever the image size
-        x = images_to_tensor(images[start : start + 512], size, mean, std, device=device)
-        out.append(predict_logits(model, x).numpy())
-    logits = np.concatenate(out).astype(np.float32)
+    # float_budget=0: each batch converted when predicted, whatever the image size
+    x = ImageBatches(images, size, meta.mean, meta.std, device=device, float_budget=0)
+    logits = predict_logits(model, x).numpy().astype(np.float32)
     if logits.ndim != 2:
         raise TeacherError(f"teacher output has shape {logits.shape}; expected (N, classes)")
     return logits

@@ -237,9 +237,8 @@ def _run(
 
     with clock("export"):
         frozen = compressed.frozen().cpu().eval()  # exported and measured off the GPU
-        example = (
-            x.first(2).tensor().cpu().contiguous()
-        )  # batch 2: a batch-1 example pins the dynamic batch
+        # batch 2: a batch-1 example pins the dynamic batch
+        example = x.first(2).tensor().cpu().contiguous()
         plan = candidate_precisions(candidate)
         n_calib = fidelity.calibration_images
         calib = x.first(n_calib).tensor().cpu().contiguous().numpy() if INT8 in plan else None

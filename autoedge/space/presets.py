@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from autoedge.errors import AutoEdgeError, SpaceError
 from autoedge.space.candidate import Candidate, StageGenes, make_candidate, make_stage
+from autoedge.space.resolution import drawn_resolutions
 from autoedge.space.sampling import check_candidate
 from autoedge.space.spec import SearchSpace
 
@@ -40,8 +41,8 @@ _DEFAULT_RESOLUTION = 64
 def _top_resolution(space: SearchSpace) -> int:
     """Baselines run at the space's largest resolution for this data (64 for the 28x28
     built-ins in the default space; the data's size for photos)."""
-    values = getattr(space.resolution, "values", None)
-    return max(int(v) for v in values) if values else _DEFAULT_RESOLUTION
+    values = drawn_resolutions(space)
+    return values[-1] if values else _DEFAULT_RESOLUTION
 
 
 def list_baselines(space: SearchSpace) -> list[str]:

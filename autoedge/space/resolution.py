@@ -80,5 +80,11 @@ def resolve_resolution(space: SearchSpace, data_size: int) -> SearchSpace:
     return space
 
 
+def drawn_resolutions(space: SearchSpace) -> tuple[int, ...]:
+    """The resolutions a resolved space draws, ascending (empty while still relative, or for
+    an axis that lists no values)."""
+    return tuple(sorted(int(v) for v in getattr(space.resolution, "values", ())))
+
+
 def _round8(x: float) -> int:
     return round(x / MULTIPLE) * MULTIPLE
