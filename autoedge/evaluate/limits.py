@@ -86,5 +86,5 @@ EVAL_BATCH_VALUES = 2**23
 
 def eval_batch(cap: int, resolution: int, channels: int) -> int:
     """Images per test batch: `cap`, fewer for large images (ONNX Runtime's arena grows with
-    the batch: 12.5 GB peak RSS measured at 256 images of 224 px, results/bench_images.md)."""
+    the batch: 12.5 GB peak RSS at 256 images of 224 px, results/bench_images.md at aa84348)."""
     return max(1, min(cap, EVAL_BATCH_VALUES // (channels * resolution * resolution)))
